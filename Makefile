@@ -1,0 +1,30 @@
+# Two entry points (see README): `make repro` builds the pipeline, `make test` runs the tests.
+# Both create .venv and install the project first (pinned in pyproject.toml).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# DVC runs each stage's `python -m ...` through PATH: make it the venv's interpreter.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+# On this workplace the MNIST originals lie in ../shared; elsewhere the public mirrors are used.
+ifneq ($(wildcard ../shared/datasets/mnist/MD5SUMS),)
+export DD_MNIST_DIR ?= $(abspath ../shared/datasets/mnist)
+endif
+
+.PHONY: install repro test lint bench
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+repro: install
+	dvc repro
+	dvc metrics show
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench: install
+	$(PY) benchmarks/bench_evaluate.py

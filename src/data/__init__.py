@@ -1,0 +1,1 @@
+"""Data layer: raw readers (mnist, mhist), the packed tensor store, and the prepare stage."""

@@ -1,0 +1,126 @@
+"""The one module that talks to MLflow.
+
+The tracking store is pinned to the repository root (`sqlite:///mlflow.db`, artifacts in
+`mlruns/`), so `mlflow ui` started there shows every run of every stage. `MLFLOW_TRACKING_URI`
+overrides it (tests use a temporary store); `DD_TRACKING=0` turns logging off.
+Each run records its params, the git commit and dirty flag, the md5 (DVC's file hash) of every
+input it read, per-epoch metrics, system metrics and figures. `import mlflow` costs about a
+second, so it happens inside `run()`, never at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from src.data.fsutil import md5sum
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT = "ddkit"
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
+
+
+def enabled() -> bool:
+    return os.environ.get("DD_TRACKING", "1") != "0"
+
+
+def git_state(root: Path = ROOT) -> dict[str, str]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": str(bool(dirty)).lower()}
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        elif isinstance(v, (list, tuple)):
+            out[key] = json.dumps(v, default=str)
+        else:
+            out[key] = v
+    return out
+
+
+def input_hashes(paths: list[str | Path]) -> dict[str, str]:
+    """md5 of each input file (the hash DVC records for a file), keyed by repo-relative path."""
+    out = {}
+    for p in map(Path, paths):
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            try:
+                rel = f.resolve().relative_to(ROOT)
+            except ValueError:
+                rel = f
+            out[f"input_md5.{rel}"] = md5sum(f)
+    return out
+
+
+class Tracker:
+    """What a stage logs through; every method is a no-op when tracking is off."""
+
+    def __init__(self, mlflow=None, run_id: str | None = None):
+        self._m = mlflow
+        self.run_id = run_id
+
+    def metrics(self, values: dict[str, float], step: int | None = None) -> None:
+        if self._m:
+            self._m.log_metrics({k: float(v) for k, v in values.items()}, step=step)
+
+    def params(self, values: dict[str, Any]) -> None:
+        if self._m:
+            self._m.log_params(flatten(values))
+
+    def tags(self, values: dict[str, str]) -> None:
+        if self._m:
+            self._m.set_tags(values)
+
+    def figure(self, fig, name: str) -> None:
+        if self._m:
+            self._m.log_figure(fig, name)
+
+    def artifact(self, path: str | Path, subdir: str | None = None) -> None:
+        if self._m:
+            self._m.log_artifact(str(path), subdir)
+
+    def json(self, obj: Any, name: str) -> None:
+        if self._m:
+            with tempfile.TemporaryDirectory() as d:
+                p = Path(d) / name
+                p.write_text(json.dumps(obj, indent=2, default=str))
+                self._m.log_artifact(str(p))
+
+
+@contextlib.contextmanager
+def run(stage: str, name: str, params: dict, inputs: list[str | Path] = (), nested: bool = False,
+        tags: dict[str, str] | None = None) -> Iterator[Tracker]:
+    """An MLflow run for one stage execution, with provenance logged up front."""
+    if not enabled():
+        yield Tracker()
+        return
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    exp = mlflow.get_experiment_by_name(EXPERIMENT)
+    exp_id = exp.experiment_id if exp else mlflow.create_experiment(EXPERIMENT, (ROOT / "mlruns").as_uri())
+    mlflow.set_system_metrics_sampling_interval(2)
+    mlflow.set_system_metrics_samples_before_logging(1)
+    with mlflow.start_run(experiment_id=exp_id, run_name=name, nested=nested, log_system_metrics=True) as r:
+        mlflow.set_tags({"stage": stage, **git_state(), **(tags or {})})
+        mlflow.log_params({**flatten(params), **input_hashes(list(inputs))})
+        yield Tracker(mlflow, r.info.run_id)

@@ -1,0 +1,55 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from src.config import load_params, parse_params
+from src.errors import ConfigError
+from tests.conftest import REPO
+
+
+def test_repo_params_validate():
+    p = load_params(REPO / "params.yaml")
+    assert p.preset == "cpu" and "mnist" in p.datasets
+    assert p.evaluate.mnist.n_models >= 5
+
+
+def test_paper_preset_merges_over_defaults():
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    cpu = parse_params(raw)
+    paper = parse_params({**raw, "preset": "paper"})
+    assert paper.baseline.mnist.model.width == 128 and cpu.baseline.mnist.model.width == 64
+    assert paper.baseline.mnist.model.depth == cpu.baseline.mnist.model.depth  # untouched keys survive the merge
+    assert paper.evaluate.mnist.epochs == 1000
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: r["baseline"]["mnist"].update(epoch=3), r"baseline.mnist.epoch: Extra inputs are not permitted"),
+    (lambda r: r["baseline"]["mnist"].update(epochs="many"), r"baseline.mnist.epochs: Input should be a valid integer"),
+    (lambda r: r["baseline"]["mnist"].update(epochs=0), r"baseline.mnist.epochs: Input should be greater than or equal to 1 \(got 0\)"),
+    (lambda r: r["evaluate"]["mnist"]["model"].update(norm="weird"), r"evaluate.mnist.model.norm: Input should be 'none', 'batch'"),
+    (lambda r: r.update(datasets=["cifar"]), r"datasets.0: Input should be 'mnist' or 'mhist'"),
+    (lambda r: r.update(preset="huge"), r"preset: 'huge' has no section under 'presets'"),
+])
+def test_bad_values_name_the_key(mutate, message):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    mutate(raw)
+    with pytest.raises(ConfigError, match=message):
+        parse_params(raw)
+
+
+def test_cli_reports_bad_params_in_one_line(tmp_path):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["prepare"]["mnist"]["val_size"] = -1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    r = subprocess.run([sys.executable, "-m", "src.baseline", "mnist"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("error: params.yaml: prepare.mnist.val_size: Input should be greater than or "
+                                "equal to 0 (got -1)")
+
+
+def test_unreadable_yaml(tmp_path):
+    (tmp_path / "p.yaml").write_text("seed: [1,\n")
+    with pytest.raises(ConfigError, match="p.yaml: not valid YAML"):
+        load_params(tmp_path / "p.yaml")
