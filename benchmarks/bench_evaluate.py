@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from src.config import load_params  # noqa: E402
 from src.data import store  # noqa: E402
-from src.evaluate import Protocol, evaluate_set, random_subset  # noqa: E402
+from src.protocol import Protocol, evaluate_set, random_subset  # noqa: E402
 from src.runtime import configure_threads, generator, pick_device  # noqa: E402
 
 

@@ -19,14 +19,13 @@ app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
 
 
 def baseline(dataset: str, params_path: Path = Path("params.yaml")) -> dict:
-    import torch
     from safetensors.torch import save_file
 
     from src import tracking
     from src.config import load_params
     from src.data import store
     from src.data.fsutil import atomic_file
-    from src.evaluate import classification_metrics
+    from src.protocol import classification_metrics
     from src.models.registry import build, complexity, describe
     from src.runtime import configure_threads, pick_device, seeded
     from src.train import accuracy, fit
@@ -43,7 +42,12 @@ def baseline(dataset: str, params_path: Path = Path("params.yaml")) -> dict:
     with tracking.run("baseline", f"baseline-{dataset}", {"dataset": dataset, "seed": params.seed,
                       "preset": params.preset, "device": str(device), "baseline": spec.model_dump()},
                       inputs=[data_file], tags={"dataset": dataset}) as log:
-        result = fit(model, ds, spec, params.seed, device, on_epoch=lambda e, row: log.metrics(row, step=e))
+        def on_epoch(epoch: int, row: dict) -> None:
+            log.metrics(row, step=epoch)
+            say(f"  epoch {epoch + 1}/{spec.epochs}: loss {row['train_loss']:.4f}, val {row.get('val_acc', float('nan')):.2f}%, "
+                f"{row['elapsed_s']:.0f}s")
+
+        result = fit(model, ds, spec, params.seed, device, on_epoch=on_epoch)
         _, logits = accuracy(model, ds.test, ds, device)  # the final iterate, tested once
         test = classification_metrics(logits.unsqueeze(0).cpu(), ds.test.y, ds.num_classes)
         metrics = {

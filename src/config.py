@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from src.errors import ConfigError
 
@@ -76,6 +76,7 @@ class EvalSpec(Strict):
 
     model: ModelSpec = ModelSpec()
     cross_models: tuple[ModelSpec, ...] = ()
+    cross_n_models: int = Field(2, ge=1, le=100, description="models per cross-architecture evaluation")
     n_models: int = Field(5, ge=1, le=100)
     epochs: int = Field(300, ge=1, le=20000)
     batch_size: int = Field(256, ge=1, le=8192)
@@ -91,6 +92,59 @@ class Evaluate(Strict):
     mhist: EvalSpec = EvalSpec(model=ModelSpec(depth=5))
 
 
+class DataDAMSpec(Strict):
+    """DataDAM (attention matching). Defaults follow the paper; see src/distill/datadam.py."""
+
+    model: ModelSpec = ModelSpec()
+    iterations: int = Field(1000, ge=1, le=1_000_000)
+    batch_real: int = Field(64, ge=1, le=4096)
+    lr_img: float = Field(1.0, gt=0.0, le=1000.0)
+    momentum: float = Field(0.5, ge=0.0, lt=1.0)
+    power: float = Field(4.0, gt=0.0, le=16.0, description="attention exponent p (paper 4, released code 1)")
+    lam: float = Field(0.01, ge=0.0, le=100.0, description="weight of the embedding (MMD) term")
+    scale: float = Field(100.0, gt=0.0, description="the released code's scale factor on both terms")
+    dsa_strategy: str = Field("color_crop_cutout_flip_scale_rotate", pattern=r"^(none|[a-z]+(_[a-z]+)*)$")
+    inner_steps: int = Field(1, ge=1, le=10000, description="image steps per network draw (paper 1; assignment T)")
+    net_steps: int = Field(0, ge=0, le=10000, description="network SGD steps on the synthetic set per image step")
+    lr_net: float = Field(0.01, gt=0.0, le=10.0)
+    batch_train: int = Field(256, ge=1, le=8192)
+    checkpoint_every: int = Field(200, ge=1)
+    log_every: int = Field(50, ge=1)
+    amp: bool = Field(True, description="bf16 autocast for the network forward on CUDA")
+    compile: bool = Field(True, description="torch.compile the feature pass (about a minute once; 2x faster on CPU)")
+
+    @model_validator(mode="after")
+    def _aligned(self):
+        if self.checkpoint_every % self.inner_steps:
+            raise ValueError(f"checkpoint_every ({self.checkpoint_every}) must be a multiple of inner_steps "
+                             f"({self.inner_steps}) so a resumed run starts on a fresh network")
+        return self
+
+
+class Distill(Strict):
+    datadam: dict[Dataset, DataDAMSpec] = {"mnist": DataDAMSpec(), "mhist": DataDAMSpec(model=ModelSpec(depth=5))}
+
+
+class Run(Strict):
+    """One distillation: dataset x method x images per class x initialisation."""
+
+    dataset: Dataset
+    method: Literal["datadam"]
+    ipc: int = Field(ge=1, le=1000)
+    init: Literal["real", "noise"] = "real"
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}_ipc{self.ipc}_{self.init}"
+
+
+class Anchor(Strict):
+    """A random real subset evaluated as the baseline that distilled sets of the same size must beat."""
+
+    dataset: Dataset
+    ipc: int = Field(ge=1, le=1000)
+
+
 class Params(Strict):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     preset: Literal["cpu", "paper"] = "cpu"
@@ -99,7 +153,24 @@ class Params(Strict):
     prepare: Prepare = Prepare()
     baseline: Baseline = Baseline()
     evaluate: Evaluate = Evaluate()
+    distill: Distill = Distill()
+    runs: dict[str, Run] = {}
+    random: dict[str, Anchor] = {}
     presets: dict[str, dict[str, Any]] = {}
+
+
+def _check_runs(params: Params) -> None:
+    anchors = {(a.dataset, a.ipc) for a in params.random.values()}
+    for key, run in params.runs.items():
+        if (run.dataset, run.ipc) not in anchors:
+            raise ValueError(f"runs.{key}: no entry in `random` for dataset {run.dataset} ipc {run.ipc} "
+                             f"(add `{run.dataset}-ipc{run.ipc}: {{dataset: {run.dataset}, ipc: {run.ipc}}}`)")
+
+
+def find_run(params: Params, name: str) -> Run:
+    if name not in params.runs:
+        raise ConfigError(f"runs: no run named {name!r} in params.yaml (have: {', '.join(params.runs) or 'none'})")
+    return params.runs[name]
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -133,9 +204,13 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
             raise ConfigError(f"{source}: preset: {preset!r} has no section under 'presets' (have: {sorted(presets)})")
         raw = deep_merge(raw, presets[preset])
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
+        _check_runs(params)
+        return params
     except ValidationError as err:
         raise ConfigError(_one_line(err, source)) from None
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

@@ -1,185 +1,153 @@
-"""The synthetic-set protocol, batched over N evaluation models.
+"""Stage `evaluate@<run>` and `random@<dataset>-ipc<N>`: the synthetic-set protocol on a distilled
+set and on a random real subset of the same size.
 
-N freshly initialised networks train on a small labelled set (hard or soft labels) with DSA,
-SGD (momentum 0.9, weight decay 5e-4) and the learning rate cut x0.1 at half the epochs, then
-are tested on the real test set. The N models run as one vectorised forward (`torch.func.vmap`
-over stacked parameters; PyTorch lowers the batched convolutions to grouped convolutions), each
-with its own initialisation, shuffling and augmentation. SGD is elementwise, so one optimiser
-over the stacked parameters is exactly N independent optimisers.
+    python -m src.evaluate distilled mnist-datadam-ipc10-real
+    python -m src.evaluate random mnist 10
 
-The reported accuracy is the final iterate's. Nothing here looks at test data during training.
+Metrics (reports/metrics/<dataset>/<name>.json): acc_mean, acc_std, n_models, accs (per model),
+random_acc_mean (random real subset of equal size), balanced_acc and auc for MHIST, the
+cross-architecture results, seconds, device, preset. Every number is the final iterate of
+freshly trained networks, tested once on the real test split.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+import json
+from pathlib import Path
 
-import torch
-from torch.func import functional_call, stack_module_state, vmap
-from torch.nn import functional as F
+import typer
 
-from src.augment import DSA
-from src.config import ModelSpec
-from src.models.registry import build
-from src.runtime import generator, seeded
+from src.ui import cli_errors, say
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+METRICS = Path("reports/metrics")
 
 
-@dataclass
-class Protocol:
-    """Training settings for the evaluation models (mirrors config.EvalSpec)."""
+def _protocol(spec):
+    from src.protocol import Protocol
 
-    epochs: int = 300
-    batch_size: int = 256
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
+    return Protocol(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, momentum=spec.momentum,
+                    weight_decay=spec.weight_decay, dsa_strategy=spec.dsa_strategy if spec.dsa else "none")
 
 
-@dataclass
-class EvalResult:
-    accs: list[float]
-    balanced_accs: list[float]
-    aucs: list[float] | None
-    seconds: float
-    extra: dict = field(default_factory=dict)
+def _summary(result, prefix: str = "") -> dict:
+    import numpy as np
 
-
-class ModelBatch:
-    """N independently initialised copies of one architecture, run as a single vectorised model."""
-
-    def __init__(self, spec: ModelSpec, channels: int, num_classes: int, im_size: tuple[int, int], n: int,
-                 seed: int, device: torch.device, first: int = 0):
-        models = []
-        for i in range(first, first + n):
-            with seeded(seed, "eval-init", i):
-                models.append(build(spec, channels, num_classes, im_size))
-        self.params, self.buffers = stack_module_state(models)
-        self.base = models[0].to("meta")  # a stateless template; the weights live in params/buffers
-        self.params = {k: v.to(device).detach().requires_grad_(True) for k, v in self.params.items()}
-        self.buffers = {k: v.to(device) for k, v in self.buffers.items()}
-        self.n = n
-
-        def call(p, b, x):
-            return functional_call(self.base, (p, b), (x,))
-
-        self._call = call
-
-    def __call__(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
-        """x: (N, b, c, h, w) per-model batches, or (b, c, h, w) shared by all models -> (N, b, K)."""
-        return vmap(self._call, in_dims=(0, 0, None if shared_input else 0), randomness="different")(
-            self.params, self.buffers, x)
-
-    def train(self, mode: bool = True) -> "ModelBatch":
-        self.base.train(mode)
-        return self
-
-
-def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against hard (int) or soft (probability) targets, mean over the batch."""
-    if target.dtype.is_floating_point:
-        return -(target * F.log_softmax(logits, -1)).sum(-1).mean()
-    return F.cross_entropy(logits, target)
-
-
-def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Protocol, gen: torch.Generator,
-                 lr: float | None = None) -> list[float]:
-    """Train the batch on (x, y). x: normalised float (n, c, h, w); y: int (n,) or soft (n, K).
-    Returns the mean training loss per epoch (one host sync per epoch)."""
-    dsa = DSA(proto.dsa_strategy)
-    opt = torch.optim.SGD(list(models.params.values()), lr=lr or proto.lr, momentum=proto.momentum,
-                          weight_decay=proto.weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[proto.epochs // 2], gamma=0.1)
-    n, N = len(x), models.n
-    models.train(True)
-    history = []
-    for _ in range(proto.epochs):
-        perm = torch.argsort(torch.rand(N, n, generator=gen, device=x.device), dim=1)
-        total = torch.zeros((), device=x.device)
-        for start in range(0, n, proto.batch_size):
-            idx = perm[:, start:start + proto.batch_size]
-            xb, yb = x[idx], y[idx]  # (N, b, ...)
-            if dsa.enabled:
-                xb = dsa(xb.flatten(0, 1), gen).view_as(xb)
-            logits = models(xb)
-            # mean over every (model, sample) pair x N == sum over models of each model's mean loss
-            loss = soft_cross_entropy(logits.flatten(0, 1), yb.flatten(0, 1)) * N
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total = total + loss.detach() / N
-        sched.step()
-        history.append(total)
-    return [float(v) for v in torch.stack(history).cpu()] if history else []
-
-
-@torch.no_grad()
-def predict(models: ModelBatch, x_uint8: torch.Tensor, normalize, batch: int = 1000) -> torch.Tensor:
-    """Logits (N, n, K) of every model on uint8 images, in eval mode."""
-    models.train(False)
-    out = []
-    for start in range(0, len(x_uint8), batch):
-        xb = normalize(x_uint8[start:start + batch].to(models.params[next(iter(models.params))].device))
-        out.append(models(xb, shared_input=True).float())
-    return torch.cat(out, 1)
-
-
-def binary_auc(score: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """ROC AUC per row of score (N, n) for binary labels y (n,), by the Mann-Whitney rank statistic (ties averaged)."""
-    order = score.argsort(1)
-    srt = score.gather(1, order)
-    ranks = torch.empty_like(score)
-    for r in range(score.shape[0]):  # one row per model: a handful of iterations
-        _, inv, counts = torch.unique_consecutive(srt[r], return_inverse=True, return_counts=True)
-        mean_rank = counts.cumsum(0).to(score.dtype) - (counts.to(score.dtype) - 1) / 2
-        ranks[r, order[r]] = mean_rank[inv]
-    pos = y == 1
-    n_pos, n_neg = pos.sum(), (~pos).sum()
-    return (ranks[:, pos].sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-
-
-def classification_metrics(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> dict[str, list[float]]:
-    """Accuracy and balanced accuracy per model (and ROC AUC for two classes), in percent / [0,1]."""
-    pred = logits.argmax(-1)  # (N, n)
-    correct = (pred == y).float()
-    acc = correct.mean(1) * 100
-    recalls = torch.stack([correct[:, y == c].mean(1) for c in range(num_classes) if (y == c).any()], 1)
-    out = {"acc": acc.tolist(), "balanced_acc": (recalls.mean(1) * 100).tolist()}
-    if num_classes == 2:
-        out["auc"] = binary_auc(logits.softmax(-1)[..., 1].double(), y).tolist()
+    out = {f"{prefix}acc_mean": float(np.mean(result.accs)), f"{prefix}acc_std": float(np.std(result.accs)),
+           f"{prefix}n_models": len(result.accs), f"{prefix}accs": [round(a, 3) for a in result.accs]}
+    if result.aucs is not None:
+        out.update({f"{prefix}balanced_acc": float(np.mean(result.balanced_accs)),
+                    f"{prefix}balanced_acc_std": float(np.std(result.balanced_accs)),
+                    f"{prefix}auc": float(np.mean(result.aucs)), f"{prefix}auc_std": float(np.std(result.aucs)),
+                    f"{prefix}balanced_accs": [round(a, 3) for a in result.balanced_accs],
+                    f"{prefix}aucs": [round(a, 4) for a in result.aucs]})
     return out
 
 
-def evaluate_set(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, normalize,
-                 spec: ModelSpec, num_classes: int, proto: Protocol, n_models: int, seed: int,
-                 device: torch.device, batched: bool = True, lr: float | None = None) -> EvalResult:
-    """Train `n_models` fresh networks on (x, y) and test them. `batched=False` trains them one
-    at a time (same seeds, same code path) for comparison and benchmarking."""
-    t0 = time.perf_counter()
-    x, y, test_y = x.to(device), y.to(device), test_y.to(device)
-    groups = [(0, n_models)] if batched else [(i, 1) for i in range(n_models)]
-    logits = []
-    for first, n in groups:
-        models = ModelBatch(spec, x.shape[1], num_classes, tuple(x.shape[2:]), n, seed, device, first=first)
-        gen = generator(seed, device, "eval-train", first, n)
-        train_models(models, x, y, proto, gen, lr=lr)
-        logits.append(predict(models, test_x, normalize))
-    m = classification_metrics(torch.cat(logits, 0), test_y, num_classes)
-    return EvalResult(m["acc"], m["balanced_acc"], m.get("auc"), time.perf_counter() - t0)
+def _write(path: Path, metrics: dict) -> None:
+    from src.data.fsutil import atomic_file
+
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
 
 
-def random_subset(labels: torch.Tensor, per_class: int, num_classes: int, gen: torch.Generator) -> torch.Tensor:
-    """Indices of `per_class` random examples of every class (vectorised, seeded)."""
-    keys = torch.rand(len(labels), generator=gen)
-    # sort by (class, random key) and take the first per_class of each class
-    order = torch.argsort(labels.cpu().double() * 2 + keys.double())
-    sorted_labels = labels.cpu()[order]
-    starts = torch.searchsorted(sorted_labels, torch.arange(num_classes))
-    counts = torch.bincount(sorted_labels, minlength=num_classes)
-    if (counts < per_class).any():
-        c = int(torch.nonzero(counts < per_class)[0])
-        raise ValueError(f"class {c} has {int(counts[c])} examples, fewer than {per_class} requested")
-    idx = starts.view(-1, 1) + torch.arange(per_class).view(1, -1)
-    return order[idx.flatten()]
+def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yaml")) -> dict:
+    """The anchor every distilled set must beat: ipc random real training images per class."""
+    from src import tracking
+    from src.config import load_params
+    from src.data import store
+    from src.models.registry import describe
+    from src.protocol import evaluate_set, random_subset
+    from src.runtime import configure_threads, generator, pick_device
 
+    configure_threads()
+    params = load_params(params_path)
+    spec = getattr(params.evaluate, dataset)
+    device = pick_device(params.device)
+    ds = store.load(dataset)
+    idx = random_subset(ds.train.y, ipc, ds.num_classes, generator(params.seed, "cpu", "random-subset", dataset, ipc))
+    name = f"random_ipc{ipc}"
+    with tracking.run("random", f"random-{dataset}-ipc{ipc}", {"dataset": dataset, "ipc": ipc, "seed": params.seed,
+                      "evaluate": spec.model_dump(), "preset": params.preset},
+                      inputs=[store.PROCESSED / dataset / "data.safetensors"], tags={"dataset": dataset}) as log:
+        r = evaluate_set(ds.normalize(ds.train.x[idx]), ds.train.y[idx], ds.test.x, ds.test.y, ds.normalize, spec.model,
+                         ds.num_classes, _protocol(spec), spec.n_models, params.seed, device)
+        metrics = {"dataset": dataset, "method": "random", "ipc": ipc, "model": describe(spec.model), **_summary(r),
+                   "seconds": r.seconds, "device": str(device), "preset": params.preset}
+        log.metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
+        out = METRICS / dataset / f"{name}.json"
+        _write(out, metrics)
+    say(f"random {dataset} ipc {ipc}: {metrics['acc_mean']:.2f} ± {metrics['acc_std']:.2f}% over "
+        f"{metrics['n_models']} models -> {out}")
+    return metrics
+
+
+def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> dict:
+    from src import tracking
+    from src.config import find_run, load_params
+    from src.data import store
+    from src.distill import synthetic
+    from src.errors import UserError
+    from src.models.registry import describe
+    from src.protocol import evaluate_set
+    from src.runtime import configure_threads, pick_device
+
+    configure_threads()
+    params = load_params(params_path)
+    run = find_run(params, name)
+    spec = getattr(params.evaluate, run.dataset)
+    device = pick_device(params.device)
+    ds = store.load(run.dataset)
+    path = Path("data/distilled") / run.dataset / f"{run.name}.safetensors"
+    syn = synthetic.load(path, run.dataset, ds.mean, ds.std)
+    random_file = METRICS / run.dataset / f"random_ipc{run.ipc}.json"
+    if not random_file.is_file():
+        raise UserError(f"{random_file}: missing; run `dvc repro random@{run.dataset}-ipc{run.ipc}` first")
+    rand = json.loads(random_file.read_text())
+    proto = _protocol(spec)
+    lr = float(syn.lr) if syn.lr is not None else None
+    with tracking.run("evaluate", f"evaluate-{name}", {"run": run.model_dump(), "evaluate": spec.model_dump(),
+                      "seed": params.seed, "preset": params.preset, "device": str(device)},
+                      inputs=[path, store.PROCESSED / run.dataset / "data.safetensors", random_file],
+                      tags={"dataset": run.dataset, "method": run.method}) as log:
+        r = evaluate_set(syn.images, syn.labels, ds.test.x, ds.test.y, ds.normalize, spec.model, ds.num_classes,
+                         proto, spec.n_models, params.seed, device, lr=lr)
+        metrics = {"dataset": run.dataset, "method": run.method, "ipc": run.ipc, "init": run.init,
+                   "model": describe(spec.model), **_summary(r), "random_acc_mean": rand["acc_mean"],
+                   "random_acc_std": rand["acc_std"], "gain_over_random": float(sum(r.accs) / len(r.accs) - rand["acc_mean"]),
+                   "distilled_file": str(path), "content_hash": syn.meta["content_hash"]}
+        cross = {}
+        for cspec in spec.cross_models:
+            cr = evaluate_set(syn.images, syn.labels, ds.test.x, ds.test.y, ds.normalize, cspec, ds.num_classes,
+                              _protocol(spec), spec.cross_n_models, params.seed, device, lr=lr)
+            cross[cspec.name] = {"model": describe(cspec), **_summary(cr)}
+            log.metrics({f"cross_{cspec.name}_acc_mean": cross[cspec.name]["acc_mean"]})
+        metrics.update(cross=cross, seconds=r.seconds, device=str(device), preset=params.preset)
+        log.metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
+        out = METRICS / run.dataset / f"{run.name}.json"
+        _write(out, metrics)
+        log.artifact(out)
+    say(f"evaluate {name}: {metrics['acc_mean']:.2f} ± {metrics['acc_std']:.2f}% (random real "
+        f"{rand['acc_mean']:.2f}%, {metrics['gain_over_random']:+.2f}) -> {out}")
+    return metrics
+
+
+@app.command("distilled")
+@cli_errors
+def distilled_cmd(run: str = typer.Argument(..., help="a key of `runs` in params.yaml"),
+                  params: Path = typer.Option(Path("params.yaml"), help="params file")) -> None:
+    """Evaluate a distilled set with the synthetic-set protocol."""
+    evaluate_distilled(run, params)
+
+
+@app.command("random")
+@cli_errors
+def random_cmd(dataset: str = typer.Argument(..., help="mnist or mhist"),
+               ipc: int = typer.Argument(..., help="images per class"),
+               params: Path = typer.Option(Path("params.yaml"), help="params file")) -> None:
+    """Evaluate a random real subset of ipc images per class (the anchor distillation must beat)."""
+    evaluate_random(dataset, ipc, params)
+
+
+if __name__ == "__main__":
+    app()

@@ -113,8 +113,11 @@ def run(stage: str, name: str, params: dict, inputs: list[str | Path] = (), nest
     if not enabled():
         yield Tracker()
         return
+    import logging
+
     import mlflow
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep stage output to its summary lines
     mlflow.set_tracking_uri(tracking_uri())
     exp = mlflow.get_experiment_by_name(EXPERIMENT)
     exp_id = exp.experiment_id if exp else mlflow.create_experiment(EXPERIMENT, (ROOT / "mlruns").as_uri())

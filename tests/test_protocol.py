@@ -4,8 +4,16 @@ import torch
 from scipy.stats import mannwhitneyu
 
 from src.config import ModelSpec
-from src.evaluate import (ModelBatch, Protocol, binary_auc, classification_metrics, evaluate_set, random_subset,
-                          soft_cross_entropy, train_models)
+from src.protocol import (
+    ModelBatch,
+    Protocol,
+    binary_auc,
+    classification_metrics,
+    evaluate_set,
+    random_subset,
+    soft_cross_entropy,
+    train_models,
+)
 from src.runtime import generator
 
 SPEC = ModelSpec(depth=2, width=16)

@@ -1,0 +1,15 @@
+"""The `ddkit` console script: one subcommand per pipeline stage (each also runs as `python -m src.<stage>`)."""
+
+from __future__ import annotations
+
+import typer
+
+from src import baseline, prepare
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Dataset distillation toolkit: every stage of the DVC pipeline as a subcommand.")
+app.command("prepare", help="Fetch, verify and pack one dataset (stage prepare@<dataset>).")(prepare.main)
+app.command("baseline", help="Train the full-data baseline (stage baseline@<dataset>).")(baseline.main)
+
+if __name__ == "__main__":
+    app()

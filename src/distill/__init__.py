@@ -1,0 +1,1 @@
+"""Distillation methods (DataDAM, PAD) and the distilled-set file format."""

@@ -1,0 +1,42 @@
+"""Resumable distillation state: iteration, images and optimiser momentum, as safetensors.
+
+A run that is killed resumes from its last checkpoint and, because every per-iteration random
+draw is derived from (seed, iteration), ends with exactly the images of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import safe_open, save_file
+
+from src.data.fsutil import atomic_file
+
+
+def save(path: Path, key: str, iteration: int, images: torch.Tensor, momentum: torch.Tensor | None,
+         **extra: torch.Tensor) -> None:
+    """`key` identifies the run's settings (a params hash): a checkpoint only resumes its own run."""
+    tensors = {"images": images.detach().cpu().contiguous(),
+               "momentum": (momentum if momentum is not None else torch.zeros_like(images)).detach().cpu().contiguous()}
+    tensors.update({k: v.detach().cpu().contiguous() for k, v in extra.items()})
+    with atomic_file(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"iteration": json.dumps(iteration), "key": key})
+
+
+def load(path: Path, key: str, shape: torch.Size) -> dict | None:
+    """The checkpoint's state, or None when there is none or it belongs to another run."""
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+            it = json.loads(meta["iteration"])
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, KeyError, OSError, ValueError):
+        return None
+    if meta.get("key") != key or state["images"].shape != shape:
+        return None
+    return {"iteration": int(it), **state}
