@@ -25,8 +25,8 @@ def baseline(dataset: str, params_path: Path = Path("params.yaml")) -> dict:
     from src.config import load_params
     from src.data import store
     from src.data.fsutil import atomic_file
-    from src.protocol import classification_metrics
     from src.models.registry import build, complexity, describe
+    from src.protocol import classification_metrics
     from src.runtime import configure_threads, pick_device, seeded
     from src.train import accuracy, fit
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from src import baseline, prepare
+from src import baseline, evaluate, prepare
+from src.distill import __main__ as distill
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Dataset distillation toolkit: every stage of the DVC pipeline as a subcommand.")
 app.command("prepare", help="Fetch, verify and pack one dataset (stage prepare@<dataset>).")(prepare.main)
 app.command("baseline", help="Train the full-data baseline (stage baseline@<dataset>).")(baseline.main)
+app.command("distill", help="Distill one synthetic set (stage distill@<run>).")(distill.main)
+app.add_typer(evaluate.app, name="evaluate", help="Evaluate a distilled set or a random real subset (stages evaluate@, random@).")
 
 if __name__ == "__main__":
     app()

@@ -138,6 +138,35 @@ class Run(Strict):
         return f"{self.method}_ipc{self.ipc}_{self.init}"
 
 
+class NASSpace(Strict):
+    depth: tuple[int, ...] = (1, 2, 3, 4)
+    width: tuple[int, ...] = (32, 64, 128)
+    norm: tuple[Literal["none", "batch", "instance", "group", "layer"], ...] = ("none", "batch", "instance")
+    act: tuple[Literal["relu", "leakyrelu", "gelu", "sigmoid"], ...] = ("relu",)
+    pool: tuple[Literal["avg", "max", "none"], ...] = ("avg",)
+
+
+class NASBudget(Strict):
+    """Training budget of every candidate under one proxy (the same for all candidates)."""
+
+    epochs: int = Field(ge=1, le=10000)
+    batch_size: int = Field(256, ge=1, le=8192)
+    lr: float = Field(0.01, gt=0.0, le=10.0)
+
+
+class NAS(Strict):
+    """The architecture-search study (src/nas/)."""
+
+    space: NASSpace = NASSpace()
+    seeds: int = Field(2, ge=1, le=20, description="training seeds per candidate")
+    full: NASBudget = NASBudget(epochs=1, batch_size=128)
+    proxy: NASBudget = NASBudget(epochs=300)
+    distilled: str = Field("datadam_ipc10_real", pattern=r"^[a-z0-9]+_ipc[0-9]+_(real|noise)$",
+                           description="the distilled set used by --proxy synthetic (file stem in data/distilled/<ds>/)")
+    final_epochs: int = Field(4, ge=1, le=1000, description="full-data retraining of the chosen architecture")
+    dsa_strategy: str = Field("color_crop_cutout_scale_rotate", pattern=r"^(none|[a-z]+(_[a-z]+)*)$")
+
+
 class Anchor(Strict):
     """A random real subset evaluated as the baseline that distilled sets of the same size must beat."""
 
@@ -156,6 +185,8 @@ class Params(Strict):
     distill: Distill = Distill()
     runs: dict[str, Run] = {}
     random: dict[str, Anchor] = {}
+    nas: dict[Dataset, NAS] = {"mnist": NAS()}
+    nas_datasets: tuple[Dataset, ...] = ("mnist",)
     presets: dict[str, dict[str, Any]] = {}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch.func import functional_call, stack_module_state, vmap
@@ -84,9 +85,10 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
 
 
 def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Protocol, gen: torch.Generator,
-                 lr: float | None = None) -> list[float]:
+                 lr: float | None = None, on_epoch: Callable[[int, ModelBatch], None] | None = None) -> list[float]:
     """Train the batch on (x, y). x: normalised float (n, c, h, w); y: int (n,) or soft (n, K).
-    Returns the mean training loss per epoch (one host sync per epoch)."""
+    Returns the mean training loss per epoch (one host sync at the end). `on_epoch(epoch, models)`
+    runs after every epoch (e.g. to record validation accuracy every few epochs)."""
     dsa = DSA(proto.dsa_strategy)
     opt = torch.optim.SGD(list(models.params.values()), lr=lr or proto.lr, momentum=proto.momentum,
                           weight_decay=proto.weight_decay)
@@ -94,7 +96,7 @@ def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Pr
     n, N = len(x), models.n
     models.train(True)
     history = []
-    for _ in range(proto.epochs):
+    for epoch in range(proto.epochs):
         perm = torch.argsort(torch.rand(N, n, generator=gen, device=x.device), dim=1)
         total = torch.zeros((), device=x.device)
         for start in range(0, n, proto.batch_size):
@@ -111,6 +113,9 @@ def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Pr
             total = total + loss.detach() / N
         sched.step()
         history.append(total)
+        if on_epoch is not None:
+            on_epoch(epoch, models)
+            models.train(True)
     return [float(v) for v in torch.stack(history).cpu()] if history else []
 
 

@@ -11,13 +11,13 @@ from src.errors import UserError
 T = TypeVar("T")
 
 
-def progress(it: Iterable[T], desc: str = "", total: int | None = None) -> Iterable[T]:
+def progress(it: Iterable[T], desc: str = "", total: int | None = None, initial: int = 0) -> Iterable[T]:
     """A tqdm bar on stderr when it is a terminal; the bare iterable otherwise (logs, CI, DVC)."""
     if not sys.stderr.isatty():
         return it
     from tqdm import tqdm
 
-    return tqdm(it, desc=desc, total=total, leave=False, dynamic_ncols=True)
+    return tqdm(it, desc=desc, total=total, initial=initial, leave=False, dynamic_ncols=True)
 
 
 def say(msg: str) -> None:

@@ -1,0 +1,197 @@
+"""One Optuna study: every architecture of the grid trained under one proxy, scored on real
+validation images (never the test set, never training accuracy).
+
+Proxies: `full` (the real training split), `synthetic` (a distilled set read from
+data/distilled/, never recomputed here), `random` (a random real subset of the distilled set's
+size). Each candidate trains under `seeds` seeds at once (batched over seeds) with the proxy's
+budget; its score is the mean validation accuracy and the spread is recorded.
+
+Grid studies are exact: the grid is enqueued once by whichever worker creates the study (study
+creation is atomic in every Optuna storage) and workers pop waiting trials, so several processes
+or machines can share one study (`--storage postgresql://...`) with no trial lost or repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from src.config import NAS, ModelSpec
+from src.data.store import Dataset
+from src.nas.space import arch_key, choices, grid
+from src.protocol import ModelBatch, Protocol, predict, random_subset, train_models
+from src.runtime import generator
+
+PROXIES = ("full", "synthetic", "random")
+NAS_DIR = Path("reports/nas")
+
+
+@dataclass
+class ProxyData:
+    x: torch.Tensor  # normalised float images
+    y: torch.Tensor  # int labels or soft labels
+    name: str
+    inputs: list[Path]
+    budget_epochs: int
+    batch_size: int
+    lr: float
+    dsa_strategy: str
+
+
+def proxy_data(ds: Dataset, dataset: str, proxy: str, cfg: NAS, seed: int) -> ProxyData:
+    from src.distill import synthetic
+    from src.errors import UserError
+
+    if proxy not in PROXIES:
+        raise UserError(f"--proxy: {proxy!r} is not one of {', '.join(PROXIES)}")
+    processed = Path("data/processed") / dataset / "data.safetensors"
+    if proxy == "full":
+        return ProxyData(ds.normalize(ds.train.x), ds.train.y, "full", [processed], cfg.full.epochs,
+                         cfg.full.batch_size, cfg.full.lr, "none")
+    path = Path("data/distilled") / dataset / f"{cfg.distilled}.safetensors"
+    syn = synthetic.load(path, dataset, ds.mean, ds.std)
+    if proxy == "synthetic":
+        return ProxyData(syn.images, syn.labels, cfg.distilled, [path, processed], cfg.proxy.epochs,
+                         cfg.proxy.batch_size, float(syn.lr) if syn.lr is not None else cfg.proxy.lr, cfg.dsa_strategy)
+    ipc = int(syn.meta["ipc"])  # random: a real subset of the distilled set's size
+    idx = random_subset(ds.train.y, ipc, ds.num_classes, generator(seed, "cpu", "nas-random", dataset, ipc))
+    return ProxyData(ds.normalize(ds.train.x[idx]), ds.train.y[idx], f"random_ipc{ipc}", [processed],
+                     cfg.proxy.epochs, cfg.proxy.batch_size, cfg.proxy.lr, cfg.dsa_strategy)
+
+
+def score_candidate(spec: ModelSpec, data: ProxyData, ds: Dataset, seeds: int, seed: int, device: torch.device,
+                    on_eval=None, eval_points: int = 5) -> dict:
+    """Train `seeds` networks of one architecture on the proxy and score them on ds.val."""
+    t0 = time.perf_counter()
+    models = ModelBatch(spec, ds.channels, ds.num_classes, ds.im_size, seeds, seed, device)
+    proto = Protocol(epochs=data.budget_epochs, batch_size=data.batch_size, lr=data.lr, dsa_strategy=data.dsa_strategy)
+    every = max(1, data.budget_epochs // eval_points)
+
+    def val_accs(mb: ModelBatch) -> torch.Tensor:
+        logits = predict(mb, ds.val.x, ds.normalize)
+        return (logits.argmax(-1).cpu() == ds.val.y).float().mean(1) * 100
+
+    def on_epoch(epoch: int, mb: ModelBatch) -> None:
+        if on_eval is not None and (epoch + 1) % every == 0 and epoch + 1 < data.budget_epochs:
+            on_eval(epoch + 1, val_accs(mb).tolist())
+
+    train_models(models, data.x.to(device), data.y.to(device), proto, generator(seed, device, "nas-train", arch_key(spec)),
+                 on_epoch=on_epoch)
+    accs = val_accs(models).tolist()
+    if on_eval is not None:
+        on_eval(data.budget_epochs, accs)
+    n_params = sum(v[0].numel() for v in models.params.values())
+    return {"val_accs": accs, "val_mean": sum(accs) / len(accs),
+            "val_std": float(torch.tensor(accs).std(unbiased=False)) if len(accs) > 1 else 0.0,
+            "seconds": time.perf_counter() - t0, "params": n_params}
+
+
+def study_name(dataset: str, proxy: str, data_name: str, cfg: NAS, seed: int, sampler: str) -> str:
+    from src.distill.synthetic import params_hash
+
+    h = params_hash({"cfg": cfg.model_dump(), "seed": seed, "sampler": sampler, "data": data_name})[:8]
+    return f"{dataset}-{proxy}-{data_name}-{sampler}-{h}"
+
+
+def default_storage(dataset: str) -> str:
+    NAS_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{NAS_DIR / f'{dataset}_studies.db'}"
+
+
+def rdb_storage(url: str, attempts: int = 20):
+    """An Optuna RDB storage; retried because two workers starting together on a new database
+    race to create its schema. sqlite connections wait for locks instead of failing at once."""
+    import optuna
+    import sqlalchemy.exc
+
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def open_study(name: str, storage: str, space: dict[str, list], sampler: str, seed: int, grid_points: list[dict]):
+    """Create the study (and enqueue the grid) or join an existing one."""
+    import optuna
+
+    storage = rdb_storage(storage)
+
+    samplers = {"grid": lambda: optuna.samplers.GridSampler(space, seed=seed),
+                "tpe": lambda: optuna.samplers.TPESampler(seed=seed)}
+    pruner = optuna.pruners.NopPruner() if sampler == "grid" else optuna.pruners.MedianPruner(n_warmup_steps=1)
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                                    sampler=samplers[sampler](), pruner=pruner)
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=storage, sampler=samplers[sampler](), pruner=pruner)
+    if sampler == "grid":
+        for point in grid_points:
+            study.enqueue_trial(point, user_attrs={"grid_point": True})
+        study.set_user_attr("grid_size", len(grid_points))
+    return study
+
+
+def run_worker(study, objective, sampler: str, n_trials: int | None, wait_s: float = 30.0) -> int:
+    """Work through the study. Grid: pop enqueued points until none is left (a trial that another
+    worker's race turned into a fresh sample is discarded as FAIL). TPE: n_trials new trials."""
+    import optuna
+    from optuna.trial import TrialState
+
+    done = 0
+    if sampler == "tpe":
+        study.optimize(objective, n_trials=n_trials, catch=())
+        return n_trials or 0
+    deadline = time.time() + wait_s
+    while "grid_size" not in study.user_attrs:  # the creator is still enqueueing
+        if time.time() > deadline:
+            raise RuntimeError(f"study {study.study_name}: the grid was never enqueued")
+        time.sleep(0.2)
+    while not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) == []:
+        trial = study.ask()
+        if not trial.user_attrs.get("grid_point"):  # lost the race for the last waiting point
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            continue
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        study.tell(trial, value)
+        done += 1
+        if n_trials is not None and done >= n_trials:
+            break
+    return done
+
+
+def collect(study) -> dict[str, dict]:
+    """One result per architecture: the earliest COMPLETE trial of each grid point."""
+    from optuna.trial import TrialState
+
+    out = {}
+    for t in sorted(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.number):
+        key = t.user_attrs["arch"]
+        if key not in out:
+            out[key] = {"number": t.number, "params": t.params, **{k: t.user_attrs[k] for k in
+                        ("val_accs", "val_mean", "val_std", "seconds", "n_params", "mlflow_run_id")}}
+    return out
+
+
+def write_json(path: Path, obj: dict) -> None:
+    from src.data.fsutil import atomic_file
+
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+__all__ = ["PROXIES", "choices", "grid", "proxy_data", "score_candidate", "open_study", "run_worker", "collect"]

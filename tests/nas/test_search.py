@@ -1,0 +1,38 @@
+"""`python -m src.nas` end to end on a small MNIST-layout fixture: three proxies, then the comparison."""
+
+import json
+
+from src.distill.__main__ import run_distill
+from src.nas.__main__ import search
+from src.nas.compare import compare_proxies
+from src.prepare import prepare
+from tests.conftest import set_param
+
+
+def test_three_proxies_and_compare(workdir, mnist_like, monkeypatch):
+    monkeypatch.setenv("DD_TRACKING", "0")
+    set_param(workdir, "prepare.mnist.val_size", 40)
+    small = {"model": {"name": "convnet", "depth": 2, "width": 8}}
+    set_param(workdir, "distill.datadam.mnist", {**small, "iterations": 4, "batch_real": 4, "checkpoint_every": 2,
+                                                 "log_every": 2, "compile": False})
+    set_param(workdir, "runs", {"mnist-datadam-ipc2-real": {"dataset": "mnist", "method": "datadam", "ipc": 2, "init": "real"}})
+    set_param(workdir, "random", {"mnist-ipc2": {"dataset": "mnist", "ipc": 2}})
+    set_param(workdir, "nas.mnist", {"space": {"depth": [1, 2], "width": [4, 8], "norm": ["none"]}, "seeds": 2,
+                                     "full": {"epochs": 1, "batch_size": 64}, "proxy": {"epochs": 3},
+                                     "distilled": "datadam_ipc2_real", "final_epochs": 1})
+    prepare("mnist", source_dir=mnist_like, verify=False)
+    run_distill("mnist-datadam-ipc2-real")
+    results = {p: search("mnist", p) for p in ("full", "synthetic", "random")}
+    for proxy, r in results.items():
+        assert r["n_archs"] == 4 and set(r["results"]) == {"d1-w4-none-relu-avg", "d1-w8-none-relu-avg",
+                                                          "d2-w4-none-relu-avg", "d2-w8-none-relu-avg"}
+        assert all(len(v["val_accs"]) == 2 for v in r["results"].values())  # two seeds per candidate
+        assert 0 <= r["final_test_acc"] <= 100
+    assert results["random"]["data"] == "random_ipc2" and results["synthetic"]["n_images"] == 20
+    again = search("mnist", "synthetic")  # the study is complete: resuming trains nothing new
+    assert again["results"] == results["synthetic"]["results"]
+    out = compare_proxies("mnist")
+    saved = json.loads((workdir / "reports/nas/mnist_compare.json").read_text())
+    assert saved["synthetic"]["n_archs"] == 4 and -1 <= saved["synthetic"]["spearman"] <= 1
+    assert saved["random"]["top1_regret"] >= 0 and out["synthetic"]["speedup"] > 0
+    assert (workdir / "reports/nas/mnist_scatter.png").stat().st_size > 1000

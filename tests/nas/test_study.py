@@ -1,0 +1,81 @@
+"""Grid exhaustion, resume, two workers on one storage, and the search space."""
+
+import multiprocessing as mp
+
+import optuna
+import pytest
+
+from src.config import NASSpace
+from src.nas import study as st
+from src.nas.space import choices, grid
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_grid_excludes_invalid_depths():
+    space = NASSpace(depth=(1, 2, 3, 4, 5), width=(8, 16), norm=("none", "instance"))
+    specs = grid(space, 28)
+    assert len(specs) == 4 * 2 * 2 and max(s.depth for s in specs) == 4  # depth 5 would go below 1x1
+    assert choices(space, 28)["depth"] == [1, 2, 3, 4]
+
+
+def points():
+    return [{"x": x, "y": y} for x in (1, 2, 3) for y in ("a", "b")]
+
+
+SPACE = {"x": [1, 2, 3], "y": ["a", "b"]}
+
+
+def objective(trial):
+    x = trial.suggest_categorical("x", SPACE["x"])
+    y = trial.suggest_categorical("y", SPACE["y"])
+    trial.set_user_attr("arch", f"{x}{y}")
+    for k in ("val_accs", "val_mean", "val_std", "seconds", "n_params", "mlflow_run_id"):
+        trial.set_user_attr(k, 0)
+    return x + (y == "b")
+
+
+def test_grid_is_exhausted_then_resumes_without_repeating(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    s = st.open_study("g", storage, SPACE, "grid", 0, points())
+    assert st.run_worker(s, objective, "grid", n_trials=2) == 2  # interrupted after two trials
+    s2 = st.open_study("g", storage, SPACE, "grid", 0, points())  # a new process joins / resumes
+    assert st.run_worker(s2, objective, "grid", n_trials=None) == 4
+    done = st.collect(s2)
+    assert sorted(done) == sorted(f"{p['x']}{p['y']}" for p in points())
+    assert st.run_worker(s2, objective, "grid", n_trials=None) == 0  # nothing left
+
+
+def _worker(storage, out):
+    import time
+
+    def slow(trial):
+        time.sleep(0.05)
+        return objective(trial)
+    s = st.open_study("shared", storage, SPACE, "grid", 0, points())
+    out.put(st.run_worker(s, slow, "grid", n_trials=None))
+
+
+def test_two_workers_share_a_study_without_loss_or_duplicates(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(storage, q)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    counts = [q.get(timeout=5) for _ in procs]
+    assert sum(counts) == 6
+    study = optuna.load_study(study_name="shared", storage=storage)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    keys = [t.user_attrs["arch"] for t in complete]
+    assert sorted(keys) == sorted(set(keys)) and len(keys) == 6
+
+
+def test_unknown_proxy_is_a_user_error(tmp_path):
+    from src.config import NAS
+    from src.errors import UserError
+
+    with pytest.raises(UserError, match="--proxy: 'best' is not one of full, synthetic, random"):
+        st.proxy_data(None, "mnist", "best", NAS(), 0)
