@@ -6,12 +6,16 @@ import typer
 
 from src import baseline, evaluate, prepare
 from src.distill import __main__ as distill
+from src.nas import __main__ as nas_main
+from src.nas import compare as nas_compare
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Dataset distillation toolkit: every stage of the DVC pipeline as a subcommand.")
 app.command("prepare", help="Fetch, verify and pack one dataset (stage prepare@<dataset>).")(prepare.main)
 app.command("baseline", help="Train the full-data baseline (stage baseline@<dataset>).")(baseline.main)
 app.command("distill", help="Distill one synthetic set (stage distill@<run>).")(distill.main)
+app.command("nas", help="Architecture search under one proxy (stage nas@<dataset>-<proxy>).")(nas_main.main)
+app.command("nas-compare", help="Compare the proxies' rankings (stage nas-compare@<dataset>).")(nas_compare.main)
 app.add_typer(evaluate.app, name="evaluate", help="Evaluate a distilled set or a random real subset (stages evaluate@, random@).")
 
 if __name__ == "__main__":

@@ -158,9 +158,16 @@ def classification_metrics(logits: torch.Tensor, y: torch.Tensor, num_classes: i
 
 def evaluate_set(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, normalize,
                  spec: ModelSpec, num_classes: int, proto: Protocol, n_models: int, seed: int,
-                 device: torch.device, batched: bool = True, lr: float | None = None) -> EvalResult:
-    """Train `n_models` fresh networks on (x, y) and test them. `batched=False` trains them one
-    at a time (same seeds, same code path) for comparison and benchmarking."""
+                 device: torch.device, batched: bool | None = None, lr: float | None = None) -> EvalResult:
+    """Train `n_models` fresh networks on (x, y) and test them.
+
+    batched=True trains all N as one vmapped model; False trains them one at a time through the
+    same code (N=1 each, same seeds). None picks by device: batched on CUDA, where it removes
+    N-fold kernel-launch overhead; one at a time on the CPU, where PyTorch lowers the batched
+    convolutions to grouped convolutions that oneDNN runs slower than N ordinary ones
+    (measured: benchmarks/results/evaluate_cpu.json)."""
+    if batched is None:
+        batched = device.type == "cuda"
     t0 = time.perf_counter()
     x, y, test_y = x.to(device), y.to(device), test_y.to(device)
     groups = [(0, n_models)] if batched else [(i, 1) for i in range(n_models)]

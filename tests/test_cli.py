@@ -10,11 +10,11 @@ BIN = Path(sys.executable).parent
 def test_console_script_lists_every_stage():
     r = subprocess.run([str(BIN / "ddkit"), "--help"], capture_output=True, text=True)
     assert r.returncode == 0
-    for stage in ("prepare", "baseline", "distill", "evaluate"):
+    for stage in ("prepare", "baseline", "distill", "evaluate", "nas", "nas-compare"):
         assert stage in r.stdout
 
 
-@pytest.mark.parametrize("module", ["src.prepare", "src.baseline", "src.distill", "src.evaluate"])
+@pytest.mark.parametrize("module", ["src.prepare", "src.baseline", "src.distill", "src.evaluate", "src.nas", "src.nas.compare"])
 def test_stage_modules_answer_help(module):
     r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "Usage" in r.stdout
