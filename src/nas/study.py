@@ -65,26 +65,34 @@ def proxy_data(ds: Dataset, dataset: str, proxy: str, cfg: NAS, seed: int) -> Pr
 
 def score_candidate(spec: ModelSpec, data: ProxyData, ds: Dataset, seeds: int, seed: int, device: torch.device,
                     on_eval=None, eval_points: int = 5) -> dict:
-    """Train `seeds` networks of one architecture on the proxy and score them on ds.val."""
+    """Train `seeds` networks of one architecture on the proxy and score them on ds.val.
+    The seeds train as one vmapped batch on CUDA and one after another on the CPU (see
+    protocol.evaluate_set); `on_eval(epoch, accs)` gets the validation accuracies at a few epochs."""
     t0 = time.perf_counter()
-    models = ModelBatch(spec, ds.channels, ds.num_classes, ds.im_size, seeds, seed, device)
     proto = Protocol(epochs=data.budget_epochs, batch_size=data.batch_size, lr=data.lr, dsa_strategy=data.dsa_strategy)
     every = max(1, data.budget_epochs // eval_points)
+    checkpoints: dict[int, list[float]] = {}
 
-    def val_accs(mb: ModelBatch) -> torch.Tensor:
+    def val_accs(mb: ModelBatch) -> list[float]:
         logits = predict(mb, ds.val.x, ds.normalize)
-        return (logits.argmax(-1).cpu() == ds.val.y).float().mean(1) * 100
+        return ((logits.argmax(-1).cpu() == ds.val.y).float().mean(1) * 100).tolist()
 
     def on_epoch(epoch: int, mb: ModelBatch) -> None:
-        if on_eval is not None and (epoch + 1) % every == 0 and epoch + 1 < data.budget_epochs:
-            on_eval(epoch + 1, val_accs(mb).tolist())
+        if (epoch + 1) % every == 0 or epoch + 1 == data.budget_epochs:
+            checkpoints.setdefault(epoch + 1, []).extend(val_accs(mb))
 
-    train_models(models, data.x.to(device), data.y.to(device), proto, generator(seed, device, "nas-train", arch_key(spec)),
-                 on_epoch=on_epoch)
-    accs = val_accs(models).tolist()
+    groups = [(0, seeds)] if device.type == "cuda" else [(s, 1) for s in range(seeds)]
+    x, y = data.x.to(device), data.y.to(device)
+    n_params = 0
+    for first, n in groups:
+        models = ModelBatch(spec, ds.channels, ds.num_classes, ds.im_size, n, seed, device, first=first)
+        gen = generator(seed, device, "nas-train", arch_key(spec), first, n)
+        train_models(models, x, y, proto, gen, on_epoch=on_epoch)
+        n_params = sum(v[0].numel() for v in models.params.values())
     if on_eval is not None:
-        on_eval(data.budget_epochs, accs)
-    n_params = sum(v[0].numel() for v in models.params.values())
+        for epoch in sorted(checkpoints):
+            on_eval(epoch, checkpoints[epoch])
+    accs = checkpoints[data.budget_epochs]
     return {"val_accs": accs, "val_mean": sum(accs) / len(accs),
             "val_std": float(torch.tensor(accs).std(unbiased=False)) if len(accs) > 1 else 0.0,
             "seconds": time.perf_counter() - t0, "params": n_params}
