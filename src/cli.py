@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from src import baseline, evaluate, prepare
+from src import baseline, evaluate, prepare, report
 from src.distill import __main__ as distill
 from src.nas import __main__ as nas_main
 from src.nas import compare as nas_compare
@@ -16,6 +16,7 @@ app.command("baseline", help="Train the full-data baseline (stage baseline@<data
 app.command("distill", help="Distill one synthetic set (stage distill@<run>).")(distill.main)
 app.command("nas", help="Architecture search under one proxy (stage nas@<dataset>-<proxy>).")(nas_main.main)
 app.command("nas-compare", help="Compare the proxies' rankings (stage nas-compare@<dataset>).")(nas_compare.main)
+app.command("report", help="Write reports/summary.md and its figures (stage report).")(report.main)
 app.add_typer(evaluate.app, name="evaluate", help="Evaluate a distilled set or a random real subset (stages evaluate@, random@).")
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from src.prepare import prepare
 from tests.conftest import set_param
 
 
-def test_three_proxies_and_compare(workdir, mnist_like, monkeypatch):
-    monkeypatch.setenv("DD_TRACKING", "0")
+def small_pipeline(workdir, mnist_like) -> dict:
+    """prepare -> distill -> NAS under three proxies on a tiny grid (tracking as the environment says)."""
     set_param(workdir, "prepare.mnist.val_size", 40)
     small = {"model": {"name": "convnet", "depth": 2, "width": 8}}
     set_param(workdir, "distill.datadam.mnist", {**small, "iterations": 4, "batch_real": 4, "checkpoint_every": 2,
@@ -22,7 +22,11 @@ def test_three_proxies_and_compare(workdir, mnist_like, monkeypatch):
                                      "distilled": "datadam_ipc2_real", "final_epochs": 1})
     prepare("mnist", source_dir=mnist_like, verify=False)
     run_distill("mnist-datadam-ipc2-real")
-    results = {p: search("mnist", p) for p in ("full", "synthetic", "random")}
+    return {p: search("mnist", p) for p in ("full", "synthetic", "random")}
+
+
+def test_three_proxies_and_compare(workdir, mnist_like):
+    results = small_pipeline(workdir, mnist_like)
     for proxy, r in results.items():
         assert r["n_archs"] == 4 and set(r["results"]) == {"d1-w4-none-relu-avg", "d1-w8-none-relu-avg",
                                                           "d2-w4-none-relu-avg", "d2-w8-none-relu-avg"}
