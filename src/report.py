@@ -135,7 +135,8 @@ def summary_markdown(datasets: dict[str, dict], figures: dict[str, list[str]]) -
         n = d["nas"]
         if n:
             lines += ["### Architecture search on a distilled proxy", "",
-                      "| proxy | data | Spearman ρ | Kendall τ | ρ top-5 | top-5 overlap | top-1 regret (pts) | search time (s) | speedup vs full |",
+                      "| proxy | data | Spearman ρ | Kendall τ | ρ top-5 | top-5 overlap | top-1 regret (pts) "
+                      "| search time (s) | speedup vs full |",
                       "|---|---|---|---|---|---|---|---|---|",
                       f"| full | training split | 1 | 1 | 1 | 5 | 0 | {n['full_search_seconds']:.0f} | 1.0× |"]
             for proxy in ("synthetic", "random"):

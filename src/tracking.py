@@ -123,7 +123,7 @@ def run(stage: str, name: str, params: dict, inputs: list[str | Path] = (), nest
     # artifacts beside the store: the repo's mlruns/ for the pinned store, the cwd's for an override
     artifacts = ROOT / "mlruns" if "MLFLOW_TRACKING_URI" not in os.environ else Path.cwd() / "mlruns"
     exp_id = exp.experiment_id if exp else mlflow.create_experiment(EXPERIMENT, artifacts.as_uri())
-    mlflow.set_system_metrics_sampling_interval(2)
+    mlflow.set_system_metrics_sampling_interval(float(os.environ.get("DD_SYSTEM_METRICS_INTERVAL", "2")))
     mlflow.set_system_metrics_samples_before_logging(1)
     with mlflow.start_run(experiment_id=exp_id, run_name=name, nested=nested, log_system_metrics=True) as r:
         mlflow.set_tags({"stage": stage, **git_state(), **(tags or {})})
