@@ -121,15 +121,93 @@ class DataDAMSpec(Strict):
         return self
 
 
+class ExpertSpec(Strict):
+    """PAD's experts: difficulty scores (EL2N) and trajectories trained with a data curriculum.
+    Defaults follow PAD's released scripts (src/distill/experts.py explains each step)."""
+
+    model: ModelSpec = ModelSpec()
+    n_experts: int = Field(10, ge=1, le=1000)
+    epochs: int = Field(50, ge=1, le=1000, description="nominal training length; the curriculum is scaled to it")
+    keep_epochs: int = Field(30, ge=1, le=1000, description="epochs trained and saved (>= max_start_epoch + expert_epochs)")
+    pool_per_class: int | None = Field(None, ge=1, description="train on at most this many images per class (None: all)")
+    batch_size: int = Field(256, ge=1, le=8192)
+    lr_teacher: float = Field(0.01, gt=0.0, le=10.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0)
+    dsa_strategy: str = Field("color_crop_cutout_flip_scale_rotate", pattern=r"^(none|[a-z]+(_[a-z]+)*)$")
+    # the data curriculum, in epochs of a `curriculum_epochs`-long run (PAD: 100), scaled to `epochs`
+    curriculum_epochs: int = Field(100, ge=1)
+    init_ratio: float = Field(0.75, gt=0.0, le=1.0, description="easiest fraction of each class at epoch 0")
+    add_end_epoch: int = Field(20, ge=0)
+    rm_epoch_first: int = Field(40, ge=0)
+    rm_epoch_second: int = Field(60, ge=0)
+    rm_easy_ratio_first: float = Field(0.1, ge=0.0, lt=1.0)
+    rm_easy_ratio_second: float = Field(0.2, ge=0.0, lt=1.0)
+    # EL2N difficulty: K briefly trained models
+    score_models: int = Field(2, ge=1, le=100)
+    score_epochs: int = Field(2, ge=1, le=100)
+    fp16: bool = Field(False, description="store trajectories in float16 (half the disk; matching runs in fp32)")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.add_end_epoch <= self.rm_epoch_first <= self.rm_epoch_second:
+            raise ValueError("add_end_epoch <= rm_epoch_first <= rm_epoch_second is required "
+                             f"(got {self.add_end_epoch}, {self.rm_epoch_first}, {self.rm_epoch_second})")
+        if self.rm_easy_ratio_second < self.rm_easy_ratio_first:
+            raise ValueError("rm_easy_ratio_second must be >= rm_easy_ratio_first (easy samples are only ever removed)")
+        return self
+
+
+class PADSpec(Strict):
+    """PAD distillation (trajectory matching with parameter selection); see src/distill/pad.py."""
+
+    iterations: int = Field(5000, ge=1, le=1_000_000)
+    syn_steps: int = Field(80, ge=1, le=10000, description="N: student steps unrolled per iteration")
+    expert_epochs: int = Field(2, ge=1, le=1000, description="M: target is the expert M epochs after the start")
+    min_start_epoch: int = Field(0, ge=0, description="T-: lowest start epoch")
+    start_epoch: int = Field(10, ge=1, description="T: initial upper bound of the start epoch")
+    max_start_epoch: int = Field(20, ge=1, description="T+: final upper bound, reached after `expand_iterations`")
+    expand_iterations: int = Field(1000, ge=1)
+    batch_syn: int | None = Field(None, ge=1, description="synthetic images per student step (None: all)")
+    lr_img: float = Field(100.0, gt=0.0)
+    lr_lr: float = Field(1e-5, ge=0.0)
+    lr_y: float = Field(2.0, ge=0.0, description="SGD lr of the soft-label logits (0 freezes them)")
+    momentum_y: float = Field(0.9, ge=0.0, lt=1.0)
+    momentum: float = Field(0.5, ge=0.0, lt=1.0, description="momentum of the image and lr optimisers")
+    soft_labels: bool = True
+    alpha: dict[int, float] = Field({1: 0.0, 10: 0.1, 50: 0.25}, description="ipc -> fraction of shallow parameters "
+                                    "dropped from the loss (the entry with the largest ipc <= the run's ipc)")
+    mask_mode: Literal["flat", "layer"] = "flat"
+    threshold: float = Field(1.0, gt=0.0, description="skip the update when the normalised loss exceeds this")
+    unroll: Literal["auto", "full", "checkpointed"] = "auto"
+    dsa_strategy: str = Field("color_crop_cutout_flip_scale_rotate", pattern=r"^(none|[a-z]+(_[a-z]+)*)$")
+    checkpoint_every: int = Field(200, ge=1)
+    log_every: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _window(self):
+        if not self.min_start_epoch < self.start_epoch <= self.max_start_epoch:
+            raise ValueError(f"min_start_epoch < start_epoch <= max_start_epoch is required (got {self.min_start_epoch}, "
+                             f"{self.start_epoch}, {self.max_start_epoch})")
+        if any(not 0.0 <= a < 1.0 for a in self.alpha.values()):
+            raise ValueError(f"alpha: every ratio must be in [0, 1) (got {self.alpha})")
+        return self
+
+    def alpha_for(self, ipc: int) -> float:
+        keys = [k for k in self.alpha if k <= ipc]
+        return self.alpha[max(keys)] if keys else 0.0
+
+
 class Distill(Strict):
     datadam: dict[Dataset, DataDAMSpec] = {"mnist": DataDAMSpec(), "mhist": DataDAMSpec(model=ModelSpec(depth=5))}
+    pad: dict[Dataset, PADSpec] = {"mnist": PADSpec(), "mhist": PADSpec()}
 
 
 class Run(Strict):
     """One distillation: dataset x method x images per class x initialisation."""
 
     dataset: Dataset
-    method: Literal["datadam"]
+    method: Literal["datadam", "pad"]
     ipc: int = Field(ge=1, le=1000)
     init: Literal["real", "noise"] = "real"
 
@@ -184,6 +262,9 @@ class Params(Strict):
     evaluate: Evaluate = Evaluate()
     distill: Distill = Distill()
     runs: dict[str, Run] = {}
+    pad_runs: dict[str, Run] = {}
+    experts: dict[Dataset, ExpertSpec] = {"mnist": ExpertSpec(), "mhist": ExpertSpec(model=ModelSpec(depth=5))}
+    expert_datasets: tuple[Dataset, ...] = ()
     random: dict[str, Anchor] = {}
     nas: dict[Dataset, NAS] = {"mnist": NAS()}
     nas_datasets: tuple[Dataset, ...] = ("mnist",)
@@ -192,16 +273,25 @@ class Params(Strict):
 
 def _check_runs(params: Params) -> None:
     anchors = {(a.dataset, a.ipc) for a in params.random.values()}
-    for key, run in params.runs.items():
+    for group, runs in (("runs", params.runs), ("pad_runs", params.pad_runs)):
+        for key, run in runs.items():
+            want = "pad" if group == "pad_runs" else "datadam"
+            if run.method != want:
+                raise ValueError(f"{group}.{key}: method {run.method!r} belongs in "
+                                 f"{'pad_runs' if run.method == 'pad' else 'runs'} (its stages differ)")
+            if run.method == "pad" and run.dataset not in params.expert_datasets:
+                raise ValueError(f"{group}.{key}: PAD needs experts for {run.dataset}; add it to `expert_datasets`")
+    for key, run in {**params.runs, **params.pad_runs}.items():
         if (run.dataset, run.ipc) not in anchors:
             raise ValueError(f"runs.{key}: no entry in `random` for dataset {run.dataset} ipc {run.ipc} "
                              f"(add `{run.dataset}-ipc{run.ipc}: {{dataset: {run.dataset}, ipc: {run.ipc}}}`)")
 
 
 def find_run(params: Params, name: str) -> Run:
-    if name not in params.runs:
-        raise ConfigError(f"runs: no run named {name!r} in params.yaml (have: {', '.join(params.runs) or 'none'})")
-    return params.runs[name]
+    runs = {**params.runs, **params.pad_runs}
+    if name not in runs:
+        raise ConfigError(f"runs: no run named {name!r} in params.yaml runs or pad_runs (have: {', '.join(runs) or 'none'})")
+    return runs[name]
 
 
 def deep_merge(base: dict, override: dict) -> dict:

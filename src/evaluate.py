@@ -115,7 +115,8 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
         metrics = {"dataset": run.dataset, "method": run.method, "ipc": run.ipc, "init": run.init,
                    "model": describe(spec.model), **_summary(r), "random_acc_mean": rand["acc_mean"],
                    "random_acc_std": rand["acc_std"], "gain_over_random": float(sum(r.accs) / len(r.accs) - rand["acc_mean"]),
-                   "distilled_file": str(path), "content_hash": syn.meta["content_hash"]}
+                   "distilled_file": str(path), "content_hash": syn.meta["content_hash"],
+                   "labels": "soft" if syn.soft else "hard", "learned_lr": lr}
         cross = {}
         for cspec in spec.cross_models:
             cr = evaluate_set(syn.images, syn.labels, ds.test.x, ds.test.y, ds.normalize, cspec, ds.num_classes,

@@ -1,6 +1,7 @@
 """Stage `distill@<run>`: learn a synthetic set for one run of params.yaml's `runs`.
 
     python -m src.distill mnist-datadam-ipc10-real
+    python -m src.distill mnist-pad-ipc10-real      (a key of `pad_runs`; needs models/experts/mnist)
 
 Writes data/distilled/<dataset>/<method>_ipc<N>_<init>.safetensors (images, labels and
 metadata; nothing pickled) and figures of the images at the start and at the end plus the
@@ -18,60 +19,111 @@ from src.ui import cli_errors, say
 
 app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
 CKPT_DIR = Path("models/checkpoints")
+EXPERTS = Path("models/experts")
 
 
 def run_distill(name: str, params_path: Path = Path("params.yaml"), resume: bool = True) -> Path:
     from src import tracking
     from src.config import find_run, load_params
     from src.data import store
-    from src.distill import datadam, synthetic
+    from src.distill import synthetic
     from src.errors import UserError
-    from src.figures import image_grid, loss_curve
     from src.runtime import configure_threads, pick_device
-    from src.ui import progress
 
     configure_threads()
     params = load_params(params_path)
     run = find_run(params, name)
     if run.dataset not in params.datasets:
         raise UserError(f"runs.{name}: dataset {run.dataset!r} is not in `datasets` {list(params.datasets)}")
-    cfg = params.distill.datadam[run.dataset]
     device = pick_device(params.device)
     ds = store.load(run.dataset)
-    settings = {"run": run.model_dump(), "datadam": cfg.model_dump(), "seed": params.seed}
-    key = synthetic.params_hash(settings)
+    method = _pad if run.method == "pad" else _datadam
+    cfg = getattr(params.distill, run.method)[run.dataset]
+    settings = {"run": run.model_dump(), run.method: cfg.model_dump(), "seed": params.seed}
+    out = Path("data/distilled") / run.dataset / f"{run.name}.safetensors"
+    inputs = [store.PROCESSED / run.dataset / "data.safetensors"]
+    with tracking.run("distill", f"distill-{name}", {**settings, "preset": params.preset, "device": str(device)},
+                      inputs=inputs, tags={"dataset": run.dataset, "method": run.method}) as log:
+        result, extra, summary = method(name, run, cfg, ds, params.seed, device, settings, resume, log)
+        meta = {"dataset": run.dataset, "method": run.method, "ipc": run.ipc, "init": run.init,
+                "mean": list(ds.mean), "std": list(ds.std), "params_hash": extra.pop("key"), "params": settings,
+                "seed": params.seed, **tracking.git_state(), "seconds": result.seconds, "device": str(device), **extra}
+        synthetic.save(out, result.images, result.labels, meta, lr=getattr(result, "lr", None))
+        _figures(name, run, ds, result, cfg.iterations, log)
+        iters = max(1, cfg.iterations - result.resumed_from)
+        log.metrics({"seconds": result.seconds, "ms_per_iter": 1000 * result.seconds / iters,
+                     **{k: v for k, v in extra.items() if isinstance(v, (int, float))}})
+        log.artifact(out)
+    (CKPT_DIR / f"{run.dataset}_{run.name}.safetensors").unlink(missing_ok=True)
+    say(f"distill {name}: {cfg.iterations} iterations in {result.seconds:.0f}s, final loss "
+        f"{result.losses[-1] if result.losses else float('nan'):.4f}{summary} -> {out}")
+    return out
+
+
+def _checkpoint(run, key: str, resume: bool) -> Path:
     ckpt = CKPT_DIR / f"{run.dataset}_{run.name}.safetensors"
     if not resume:
         ckpt.unlink(missing_ok=True)
-    out = Path("data/distilled") / run.dataset / f"{run.name}.safetensors"
-    fig_dir = Path("reports/figures") / run.dataset
-    data_file = store.PROCESSED / run.dataset / "data.safetensors"
-    with tracking.run("distill", f"distill-{name}", {**settings, "preset": params.preset, "device": str(device)},
-                      inputs=[data_file], tags={"dataset": run.dataset, "method": run.method}) as log:
-        def on_log(it: int, row: dict) -> None:
-            log.metrics(row, step=it)
+    return ckpt
 
-        result = datadam.distill(ds, cfg, run.ipc, run.init, params.seed, device, ckpt, key, on_log,
-                                 progress=lambda it, **kw: progress(it, desc=f"distill {name}", **kw))
-        if result.resumed_from:
-            say(f"  resumed from iteration {result.resumed_from} ({ckpt})")
-        meta = {"dataset": run.dataset, "method": run.method, "ipc": run.ipc, "init": run.init,
-                "mean": list(ds.mean), "std": list(ds.std), "params_hash": key, "params": settings,
-                "seed": params.seed, **tracking.git_state(), "seconds": result.seconds, "device": str(device)}
-        synthetic.save(out, result.images, result.labels, meta)
-        fig_dir.mkdir(parents=True, exist_ok=True)
-        figs = {f"{run.name}_start.png": image_grid(result.init_images, ds, run.ipc, f"{name}: start ({run.init} init)"),
-                f"{run.name}_end.png": image_grid(result.images, ds, run.ipc, f"{name}: end ({cfg.iterations} iterations)"),
-                f"{run.name}_loss.png": loss_curve(result.losses, f"{name}: DataDAM loss")}
-        for fname, fig in figs.items():
-            fig.savefig(fig_dir / fname, dpi=100, bbox_inches="tight")
-            log.figure(fig, fname)
-        log.metrics({"seconds": result.seconds, "ms_per_iter": 1000 * result.seconds / max(1, cfg.iterations - result.resumed_from)})
-        log.artifact(out)
-    ckpt.unlink(missing_ok=True)
-    say(f"distill {name}: {cfg.iterations} iterations in {result.seconds:.0f}s, final loss "
-        f"{result.losses[-1] if result.losses else float('nan'):.4f} -> {out}")
-    return out
+
+def _progress(name: str):
+    from src.ui import progress
+
+    return lambda it, **kw: progress(it, desc=f"distill {name}", **kw)
+
+
+def _datadam(name, run, cfg, ds, seed, device, settings, resume, log):
+    from src.distill import datadam, synthetic
+
+    key = synthetic.params_hash(settings)
+    ckpt = _checkpoint(run, key, resume)
+    result = datadam.distill(ds, cfg, run.ipc, run.init, seed, device, ckpt, key,
+                             lambda it, row: log.metrics(row, step=it), progress=_progress(name))
+    if result.resumed_from:
+        say(f"  resumed from iteration {result.resumed_from} ({ckpt})")
+    return result, {"key": key}, ""
+
+
+def _pad(name, run, cfg, ds, seed, device, settings, resume, log):
+    from src.distill import pad, synthetic
+    from src.distill.experts import Experts
+    from src.errors import UserError
+
+    if run.init != "real":
+        raise UserError(f"pad_runs.{name}: init {run.init!r}: PAD starts from real images the experts classify correctly "
+                        "(use init: real)")
+    root = EXPERTS / run.dataset
+    experts = Experts.open(root, run.dataset)
+    key = synthetic.params_hash({**settings, "experts": experts.manifest["key"],
+                                 "expert_md5": [e["md5"] for e in experts.manifest["experts"]]})
+    ckpt = _checkpoint(run, key, resume)
+    result = pad.distill(ds, experts, cfg, run.ipc, seed, device, ckpt, key,
+                         lambda it, row: log.metrics(row, step=it), progress=_progress(name))
+    if result.resumed_from:
+        say(f"  resumed from iteration {result.resumed_from} ({ckpt})")
+    extra = {"key": key, "experts": str(root), "n_experts": experts.n, "alpha": cfg.alpha_for(run.ipc),
+             "learned_lr": float(result.lr), "skipped": result.skipped, "peak_mem_mb": result.peak_mem_mb,
+             "unroll": result.unroll, "init_misclassified": result.init_fallback}
+    if result.init_fallback:
+        say(f"  note: {result.init_fallback} initial images are misclassified by the expert (too few correct ones "
+            "in their class); they start from the lowest-loss misclassified images")
+    return result, extra, (f", learned lr {float(result.lr):.4g}, {result.skipped} skipped, "
+                           f"peak memory {result.peak_mem_mb:.0f} MB ({result.unroll} unroll)")
+
+
+def _figures(name, run, ds, result, iterations, log) -> None:
+    from src.figures import image_grid, loss_curve
+
+    fig_dir = Path("reports/figures") / run.dataset
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    label = "DataDAM" if run.method == "datadam" else "PAD"
+    figs = {f"{run.name}_start.png": image_grid(result.init_images, ds, run.ipc, f"{name}: start ({run.init} init)"),
+            f"{run.name}_end.png": image_grid(result.images, ds, run.ipc, f"{name}: end ({iterations} iterations)"),
+            f"{run.name}_loss.png": loss_curve(result.losses, f"{name}: {label} loss")}
+    for fname, fig in figs.items():
+        fig.savefig(fig_dir / fname, dpi=100, bbox_inches="tight")
+        log.figure(fig, fname)
 
 
 @app.command()

@@ -1,0 +1,177 @@
+"""PAD's expert trajectories: training, storage and verified loading.
+
+`models/experts/<dataset>/` holds
+  difficulty.safetensors   EL2N score of every pool sample and its index in the train split
+  expert_000.safetensors   trajectory (keep_epochs + 1, P): the flattened parameters at the start
+  ...                      and after every epoch (float32, or float16 with `fp16: true`)
+  manifest.json            dataset, seed, settings hash, model, parameter names and shapes,
+                           learning rate, and the md5 of every file above
+Only the epochs distillation can read are trained and kept (`keep_epochs` >= max start epoch +
+expert epochs). The manifest is rewritten after every expert, so a killed run resumes with the
+next one. `Experts.open` checks every file against the manifest before anything is read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import safe_open, save_file
+from torch import nn
+from torch.nn import functional as F
+
+from src.augment import DSA
+from src.config import ExpertSpec, ModelSpec
+from src.data.fsutil import atomic_file, md5sum
+from src.distill.curriculum import Curriculum, epoch_indices
+from src.errors import DataError
+from src.models.registry import build
+from src.runtime import generator, seeded
+
+FORMAT = "ddkit-experts/1"
+
+
+def flat_params(net: nn.Module) -> torch.Tensor:
+    """All parameters, shallowest layer first (module registration order), as one vector."""
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+
+
+def train_expert(x: torch.Tensor, y: torch.Tensor, scores: torch.Tensor, spec: ExpertSpec, num_classes: int,
+                 seed: int, index: int, progress=lambda it, **kw: it) -> tuple[torch.Tensor, nn.Module]:
+    """One expert: SGD at lr_teacher with DSA on the curriculum's samples of each epoch.
+    Returns the trajectory (keep_epochs + 1, P) on the CPU and the trained network."""
+    device = x.device
+    with seeded(seed, "expert-init", index):
+        net = build(spec.model, x.shape[1], num_classes, tuple(x.shape[2:])).to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=spec.lr_teacher, momentum=spec.momentum, weight_decay=spec.weight_decay)
+    curriculum = Curriculum.scaled(spec, spec.epochs)
+    dsa, gen = DSA(spec.dsa_strategy), generator(seed, device, "expert-train", index)
+    epochs = min(spec.keep_epochs, spec.epochs)
+    traj = [flat_params(net).cpu()]
+    net.train()
+    for epoch in progress(range(epochs), desc=f"expert {index + 1}/{spec.n_experts}"):
+        idx = epoch_indices(scores, y, num_classes, curriculum, epoch).to(device)
+        idx = idx[torch.randperm(len(idx), generator=gen, device=device)]
+        for start in range(0, len(idx), spec.batch_size):
+            b = idx[start:start + spec.batch_size]
+            loss = F.cross_entropy(net(dsa(x[b], gen)), y[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        traj.append(flat_params(net).cpu())
+    return torch.stack(traj), net
+
+
+@dataclass
+class Experts:
+    """Verified read access to a directory of expert trajectories."""
+
+    root: Path
+    manifest: dict
+
+    @classmethod
+    def open(cls, root: str | Path, dataset: str | None = None) -> "Experts":
+        root = Path(root)
+        mpath = root / "manifest.json"
+        if not mpath.is_file():
+            raise DataError(f"{mpath}: missing; build the experts with `dvc repro experts@<dataset>` "
+                            f"or fetch them with `dvc pull {root}`")
+        try:
+            manifest = json.loads(mpath.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise DataError(f"{mpath}: not valid JSON ({err})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise DataError(f"{mpath}: format {manifest.get('format') if isinstance(manifest, dict) else None!r}, "
+                            f"expected {FORMAT!r}")
+        if dataset is not None and manifest.get("dataset") != dataset:
+            raise DataError(f"{mpath}: experts of dataset {manifest.get('dataset')!r}, not {dataset!r}")
+        if not manifest.get("experts"):
+            raise DataError(f"{mpath}: lists no finished expert")
+        for entry in [manifest["difficulty"], *manifest["experts"]]:
+            path = root / entry["file"]
+            if not path.is_file():
+                raise DataError(f"{path}: listed in {mpath} but missing")
+            if md5sum(path) != entry["md5"]:
+                raise DataError(f"{path}: md5 does not match {mpath} (file altered or corrupt)")
+        return cls(root, manifest)
+
+    @property
+    def n(self) -> int:
+        return len(self.manifest["experts"])
+
+    @property
+    def epochs(self) -> int:
+        return int(self.manifest["epochs_saved"])
+
+    @property
+    def model(self) -> ModelSpec:
+        return ModelSpec(**self.manifest["model"])
+
+    @property
+    def lr_teacher(self) -> float:
+        return float(self.manifest["lr_teacher"])
+
+    def params(self, expert: int, epoch: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Flattened float32 parameters of `expert` after `epoch` epochs (0: its initialisation)."""
+        path = self.root / self.manifest["experts"][expert]["file"]
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                row = f.get_slice("trajectory")[epoch]
+        except (SafetensorError, OSError) as err:
+            raise DataError(f"{path}: unreadable trajectory ({err})") from None
+        return row.to(device=device, dtype=torch.float32)
+
+    def difficulty(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(train-split indices of the pool, their EL2N scores)."""
+        with safe_open(str(self.root / self.manifest["difficulty"]["file"]), framework="pt") as f:
+            return f.get_tensor("indices"), f.get_tensor("scores")
+
+
+def save_trajectory(path: Path, traj: torch.Tensor, fp16: bool) -> str:
+    with atomic_file(path) as tmp:
+        save_file({"trajectory": traj.to(torch.float16 if fp16 else torch.float32).contiguous()}, str(tmp))
+    return md5sum(path)
+
+
+def save_difficulty(path: Path, indices: torch.Tensor, scores: torch.Tensor) -> str:
+    with atomic_file(path) as tmp:
+        save_file({"indices": indices.cpu().contiguous(), "scores": scores.float().cpu().contiguous()}, str(tmp))
+    return md5sum(path)
+
+
+def write_manifest(root: Path, manifest: dict) -> None:
+    with atomic_file(root / "manifest.json") as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def resumable_manifest(root: Path, key: str) -> dict | None:
+    """The manifest of an interrupted run with the same settings, keeping only entries whose files verify."""
+    mpath = root / "manifest.json"
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("key") != key or manifest.get("format") != FORMAT:
+        return None
+
+    def ok(entry) -> bool:
+        p = root / entry["file"]
+        return p.is_file() and md5sum(p) == entry["md5"]
+
+    if not manifest.get("difficulty") or not ok(manifest["difficulty"]):
+        return None
+    good = []
+    for entry in manifest.get("experts", []):
+        if not ok(entry):
+            break
+        good.append(entry)
+    manifest["experts"] = good
+    return manifest
+
+
+def param_layout(spec: ModelSpec, channels: int, num_classes: int, im_size: tuple[int, int]) -> tuple[list[str], list[list[int]]]:
+    net = build(spec, channels, num_classes, im_size)
+    return [n for n, _ in net.named_parameters()], [list(p.shape) for p in net.parameters()]

@@ -1,0 +1,183 @@
+import json
+
+import pytest
+import torch
+
+from src.config import parse_params
+from src.data import store
+from src.distill import pad
+from src.distill.__main__ import run_distill
+from src.distill.datadam import NonFiniteError
+from src.distill.experts import Experts
+from src.distill.synthetic import load as load_set
+from src.errors import ConfigError, DataError, UserError
+from src.evaluate import evaluate_distilled
+from src.experts import run_experts
+from src.prepare import prepare
+from tests.conftest import set_param
+
+SMALL = {"name": "convnet", "depth": 2, "width": 8}
+PAD = {"iterations": 6, "syn_steps": 3, "expert_epochs": 1, "min_start_epoch": 0, "start_epoch": 1,
+       "max_start_epoch": 2, "expand_iterations": 4, "batch_syn": 10, "lr_img": 10.0, "lr_lr": 1e-5,
+       "lr_y": 2.0, "alpha": {1: 0.0, 2: 0.25}, "checkpoint_every": 2, "log_every": 2}
+
+
+@pytest.fixture
+def pad_project(workdir, mnist_like):
+    set_param(workdir, "prepare.mnist.val_size", 40)
+    set_param(workdir, "expert_datasets", ["mnist"])
+    set_param(workdir, "experts.mnist", {"model": SMALL, "n_experts": 3, "epochs": 10, "keep_epochs": 3,
+                                         "batch_size": 16, "lr_teacher": 0.05, "score_models": 2, "score_epochs": 1,
+                                         "dsa_strategy": "color_crop_cutout_scale_rotate"})
+    set_param(workdir, "distill.pad.mnist", PAD)
+    set_param(workdir, "pad_runs", {"mnist-pad-ipc2-real": {"dataset": "mnist", "method": "pad", "ipc": 2, "init": "real"}})
+    set_param(workdir, "runs", {})
+    set_param(workdir, "random", {"mnist-ipc2": {"dataset": "mnist", "ipc": 2}})
+    set_param(workdir, "evaluate.mnist", {"model": SMALL, "n_models": 2, "epochs": 3})
+    prepare("mnist", source_dir=mnist_like, verify=False)
+    run_experts("mnist")
+    return workdir
+
+
+def test_experts_manifest_trajectories_and_difficulty(pad_project):
+    ex = Experts.open(pad_project / "models/experts/mnist", "mnist")
+    m = ex.manifest
+    assert ex.n == 3 and ex.epochs == 3 and m["dataset"] == "mnist" and m["seed"] == 0
+    assert sum(torch.tensor(s).prod() for s in m["param_shapes"]) == m["n_params"]
+    traj0 = torch.stack([ex.params(0, t) for t in range(4)])
+    assert traj0.shape == (4, m["n_params"]) and not torch.equal(traj0[0], traj0[-1])
+    assert not torch.equal(ex.params(0, 3), ex.params(1, 3))  # experts differ (own init and shuffling)
+    pool, scores = ex.difficulty()
+    ds = store.load("mnist")
+    assert len(pool) == len(ds.train) and (scores >= 0).all() and (scores <= 2 ** 0.5 + 1e-6).all()
+
+
+def test_killed_expert_run_resumes_with_the_next_expert(pad_project, monkeypatch):
+    root = pad_project / "models/experts/mnist"
+    before = {p.name: p.read_bytes() for p in root.glob("expert_*.safetensors")}
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["experts"] = manifest["experts"][:1]  # as if killed while training expert 2
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    (root / "expert_001.safetensors").unlink()
+    trained = []
+    from src.distill import experts as ex_mod
+
+    real = ex_mod.train_expert
+    monkeypatch.setattr(ex_mod, "train_expert", lambda *a, **k: trained.append(a[6]) or real(*a, **k))
+    run_experts("mnist")
+    assert trained == [1, 2]
+    assert {p.name: p.read_bytes() for p in root.glob("expert_*.safetensors")} == before  # same seeds, same bytes
+
+
+def test_corrupt_expert_file_is_named(pad_project):
+    root = pad_project / "models/experts/mnist"
+    data = bytearray((root / "expert_001.safetensors").read_bytes())
+    data[-5] ^= 0xFF
+    (root / "expert_001.safetensors").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="expert_001.safetensors: md5 does not match"):
+        Experts.open(root, "mnist")
+    with pytest.raises(DataError, match="expert_001.safetensors"):
+        run_distill("mnist-pad-ipc2-real")
+    (root / "manifest.json").write_text("{not json")
+    with pytest.raises(DataError, match="manifest.json: not valid JSON"):
+        Experts.open(root)
+
+
+def test_pad_distills_soft_labels_and_lr_then_evaluates(pad_project):
+    out = run_distill("mnist-pad-ipc2-real")
+    s = load_set(out, "mnist")
+    assert s.images.shape == (20, 1, 28, 28) and s.soft and s.labels.shape == (20, 10)
+    assert torch.allclose(s.labels.sum(1), torch.ones(20), atol=1e-5)
+    assert s.labels.argmax(1).tolist() == torch.arange(10).repeat_interleave(2).tolist()
+    assert s.lr is not None and float(s.lr) > 0 and s.meta["method"] == "pad" and s.meta["alpha"] == 0.25
+    assert s.meta["n_experts"] == 3 and s.meta["peak_mem_mb"] > 0
+    assert (pad_project / "reports/figures/mnist/pad_ipc2_real_end.png").is_file()
+    from src.evaluate import evaluate_random
+
+    evaluate_random("mnist", 2)
+    m = evaluate_distilled("mnist-pad-ipc2-real")
+    assert m["method"] == "pad" and m["n_models"] == 2 and 0 <= m["acc_mean"] <= 100
+    assert m["learned_lr"] == pytest.approx(float(s.lr))
+
+
+def _load(project):
+    params = parse_params(__import__("yaml").safe_load((project / "params.yaml").read_text()))
+    return store.load("mnist"), Experts.open(project / "models/experts/mnist", "mnist"), params.distill.pad["mnist"]
+
+
+def test_pad_init_uses_correctly_classified_real_images(pad_project):
+    ds, ex, cfg = _load(pad_project)
+    r = pad.distill(ds, ex, cfg.model_copy(update={"iterations": 1}), 2, 0, torch.device("cpu"))
+    train = ds.normalize(ds.train.x)
+    for img, probs in zip(r.init_images, r.labels):
+        hit = (train - img).abs().flatten(1).amax(1) < 1e-5
+        assert hit.any() and int(ds.train.y[hit][0]) == int(probs.argmax())
+
+
+def test_pad_resumes_to_identical_result(pad_project, tmp_path):
+    ds, ex, cfg = _load(pad_project)
+    cpu = torch.device("cpu")
+    full = pad.distill(ds, ex, cfg, 2, 0, cpu)
+    ckpt = tmp_path / "pad.safetensors"
+
+    class Killed(Exception):
+        pass
+
+    def kill(it, row):
+        if it >= 4:
+            raise Killed
+    with pytest.raises(Killed):
+        pad.distill(ds, ex, cfg, 2, 0, cpu, ckpt, "k", on_log=kill)
+    resumed = pad.distill(ds, ex, cfg, 2, 0, cpu, ckpt, "k")
+    assert resumed.resumed_from == 2
+    assert torch.equal(resumed.images, full.images) and torch.equal(resumed.labels, full.labels)
+    assert torch.equal(resumed.lr, full.lr)
+    assert full.losses and not torch.equal(full.images, full.init_images)
+
+
+def test_pad_checkpointed_unroll_matches_full(pad_project):
+    ds, ex, cfg = _load(pad_project)
+    a = pad.distill(ds, ex, cfg.model_copy(update={"unroll": "full", "iterations": 2}), 2, 0, torch.device("cpu"))
+    b = pad.distill(ds, ex, cfg.model_copy(update={"unroll": "checkpointed", "iterations": 2}), 2, 0, torch.device("cpu"))
+    assert b.unroll == "checkpointed"
+    assert torch.allclose(a.images, b.images, atol=1e-5) and torch.allclose(a.lr, b.lr)
+
+
+def test_nan_stops_with_a_clear_error_and_keeps_the_checkpoint(pad_project, tmp_path, monkeypatch):
+    ds, ex, cfg = _load(pad_project)
+    ckpt = tmp_path / "pad.safetensors"
+    calls = []
+    real = pad.trajectory_loss
+
+    def poisoned(*a, **k):
+        calls.append(1)
+        out = real(*a, **k)
+        return out * float("nan") if len(calls) > 3 else out
+    monkeypatch.setattr(pad, "trajectory_loss", poisoned)
+    with pytest.raises(NonFiniteError, match="last good checkpoint"):
+        pad.distill(ds, ex, cfg, 2, 0, torch.device("cpu"), ckpt, "k")
+    assert ckpt.is_file()
+
+
+def test_threshold_skips_updates(pad_project):
+    ds, ex, cfg = _load(pad_project)
+    r = pad.distill(ds, ex, cfg.model_copy(update={"threshold": 1e-9, "iterations": 3}), 2, 0, torch.device("cpu"))
+    assert r.skipped == 3 and torch.equal(r.images, r.init_images)
+
+
+def test_window_beyond_the_kept_epochs_is_refused(pad_project):
+    ds, ex, cfg = _load(pad_project)
+    with pytest.raises(UserError, match="keep_epochs"):
+        pad.distill(ds, ex, cfg.model_copy(update={"max_start_epoch": 3}), 2, 0, torch.device("cpu"))
+
+
+def test_config_keeps_pad_runs_apart():
+    base = {"random": {"m": {"dataset": "mnist", "ipc": 1}}}
+    run = {"dataset": "mnist", "method": "pad", "ipc": 1}
+    with pytest.raises(ConfigError, match="belongs in pad_runs"):
+        parse_params({**base, "runs": {"x": run}})
+    with pytest.raises(ConfigError, match="expert_datasets"):
+        parse_params({**base, "pad_runs": {"x": run}})
+    with pytest.raises(ConfigError, match="min_start_epoch < start_epoch"):
+        parse_params({"distill": {"pad": {"mnist": {"start_epoch": 30, "max_start_epoch": 20}}}})
+    assert parse_params({**base, "pad_runs": {"x": run}, "expert_datasets": ["mnist"]}).pad_runs["x"].ipc == 1
