@@ -85,8 +85,10 @@ def set_param(root: Path, dotted: str, value) -> None:
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    """An empty project directory with the repo's params.yaml, tracking off, as the cwd."""
+    """An empty project directory with the repo's params.yaml, tracking off, as the cwd.
+    PAD runs are cleared (they need experts); tests/distill/test_pad.py sets its own."""
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    set_param(tmp_path, "pad_runs", {})
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DD_TRACKING", "0")
     monkeypatch.delenv("DD_MNIST_DIR", raising=False)

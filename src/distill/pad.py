@@ -166,7 +166,7 @@ def distill(ds: Dataset, experts: Experts, cfg: PADSpec, ipc: int, seed: int, de
 
         loss, grads = matching_grads(net, theta0, batch, cfg.syn_steps, lr,
                                      lambda th: trajectory_loss(th, theta0, target, mask),
-                                     [images, lr, label_logits], checkpointed=(mode == "checkpointed"))
+                                     [p for _, p in opts.values()], checkpointed=(mode == "checkpointed"))
         value = float(loss)
         if not torch.isfinite(loss) or not all(g is None or torch.isfinite(g).all() for g in grads):
             where = f"; last good checkpoint: {ckpt_path}" if ckpt_path and ckpt_path.exists() else ""

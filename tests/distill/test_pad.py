@@ -159,6 +159,13 @@ def test_nan_stops_with_a_clear_error_and_keeps_the_checkpoint(pad_project, tmp_
     assert ckpt.is_file()
 
 
+def test_hard_label_mode_keeps_one_hot_labels(pad_project):
+    ds, ex, cfg = _load(pad_project)
+    r = pad.distill(ds, ex, cfg.model_copy(update={"soft_labels": False, "iterations": 2}), 2, 0, torch.device("cpu"))
+    assert r.labels.dtype == torch.long and r.labels.tolist() == torch.arange(10).repeat_interleave(2).tolist()
+    assert not torch.equal(r.images, r.init_images)
+
+
 def test_threshold_skips_updates(pad_project):
     ds, ex, cfg = _load(pad_project)
     r = pad.distill(ds, ex, cfg.model_copy(update={"threshold": 1e-9, "iterations": 3}), 2, 0, torch.device("cpu"))
