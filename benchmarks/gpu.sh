@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # All GPU checks in one run (sized for <= 8 minutes on one H100/H200). Writes JSON to $OUT
 # (default benchmarks/results/gpu/): the GPU's name, DataDAM ms/iteration vs its floor, the
-# batched-vs-one-by-one evaluator, and the MNIST DataDAM distillations at 1/10/50 images per
+# batched-vs-one-by-one evaluator, PAD ms/iteration and memory per unroll mode, a shortened
+# paper-preset PAD run (experts + distillation timed), and the MNIST DataDAM distillations at 1/10/50 images per
 # class with the `paper` preset plus their evaluations (final iterate, 10 models).
 #
 # On the lent device machine, carry data/raw/mnist (the verified idx files) and .venv is not
@@ -29,6 +30,17 @@ python3 benchmarks/bench_datadam.py --device cuda --data mhist-fixture --resolut
 # 2. the evaluator: 10 models x 300 epochs on 100 images, batched (vmap) vs one by one
 python3 benchmarks/bench_evaluate.py --device cuda > "$OUT/bench_evaluate_${GPU}.json"
 
+# 2b. PAD: ms/iteration and peak memory, full vs checkpointed unroll (MNIST ipc 10, ConvNet-3 w128,
+#     N=40, batch 100), and what fits at MHIST's 224x224 (ConvNet-7 w128, checkpointed, N=20, batch 20)
+for mode in full checkpointed; do
+  python3 benchmarks/bench_pad.py --device cuda --ipc 10 --syn-steps 40 --batch-syn 100 --width 128 --unroll $mode \
+    >> "$OUT/bench_pad_${GPU}.jsonl"
+done
+python3 benchmarks/bench_pad.py --device cuda --data mhist-fixture --resolution 224 --depth 7 --width 128 --ipc 10 \
+  --syn-steps 20 --batch-syn 20 --unroll checkpointed --iterations 3 >> "$OUT/bench_pad_${GPU}.jsonl" || true
+python3 benchmarks/bench_pad.py --device cuda --data mhist-fixture --resolution 112 --depth 6 --width 128 --ipc 10 \
+  --syn-steps 20 --batch-syn 20 --unroll full --iterations 3 >> "$OUT/bench_pad_${GPU}.jsonl" || true
+
 # 3. paper-preset distillations and their evaluations, written by the pipeline's own stage code
 python3 - <<'PY'
 import yaml
@@ -36,6 +48,12 @@ p = yaml.safe_load(open("params.yaml"))
 p["preset"] = "paper"
 p["runs"] = {f"mnist-datadam-ipc{i}-real": {"dataset": "mnist", "method": "datadam", "ipc": i, "init": "real"} for i in (1, 10, 50)}
 p["random"] = {f"mnist-ipc{i}": {"dataset": "mnist", "ipc": i} for i in (1, 10, 50)}
+# PAD at 10 images/class, shortened to fit this script's 8 minutes (the paper preset's full
+# length is 8 experts x 22 epochs and 2000 iterations): 4 experts x 12 epochs, 500 iterations
+p["expert_datasets"] = ["mnist"]
+p["pad_runs"] = {"mnist-pad-ipc10-real": {"dataset": "mnist", "method": "pad", "ipc": 10, "init": "real"}}
+p["presets"]["paper"]["experts"]["mnist"].update(n_experts=4, keep_epochs=12)
+p["presets"]["paper"]["distill"]["pad"]["mnist"].update(iterations=500, start_epoch=5, max_start_epoch=10, expand_iterations=250)
 yaml.safe_dump(p, open("/tmp/params.paper.yaml", "w"), sort_keys=False)
 PY
 for ipc in 1 10 50; do
@@ -43,6 +61,11 @@ for ipc in 1 10 50; do
   python3 -m src.distill mnist-datadam-ipc${ipc}-real --params /tmp/params.paper.yaml
   python3 -m src.evaluate distilled mnist-datadam-ipc${ipc}-real --params /tmp/params.paper.yaml
 done
+start=$(date +%s)
+python3 -m src.experts mnist --params /tmp/params.paper.yaml
+python3 -m src.distill mnist-pad-ipc10-real --params /tmp/params.paper.yaml
+echo "{\"pad_experts_plus_distill_s\": $(( $(date +%s) - start ))}" > "$OUT/pad_time_${GPU}.json"
+python3 -m src.evaluate distilled mnist-pad-ipc10-real --params /tmp/params.paper.yaml
 python3 - "$OUT" "$GPU" <<'PY'
 import json, sys, pathlib
 out, gpu = pathlib.Path(sys.argv[1]), sys.argv[2]
