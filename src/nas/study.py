@@ -169,13 +169,16 @@ def run_worker(study, objective, sampler: str, n_trials: int | None, wait_s: flo
             continue
         try:
             value = objective(trial)
+            study.tell(trial, value)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # sqlite can hand one waiting point to two workers at once; the first to finish owns it
+            continue
         except optuna.TrialPruned:
             study.tell(trial, state=TrialState.PRUNED)
             continue
         except BaseException:
             study.tell(trial, state=TrialState.FAIL)
             raise
-        study.tell(trial, value)
         done += 1
         if n_trials is not None and done >= n_trials:
             break
