@@ -1,19 +1,28 @@
-"""Time the synthetic-set protocol: N models trained batched (one vmapped forward) vs one by one.
+"""Time the synthetic-set protocol: N models trained batched vs one by one, eager vs compiled.
 
     python benchmarks/bench_evaluate.py [--models 10] [--epochs 300] [--ipc 10] [--device cpu]
+        [--modes one_by_one_eager,batched_vmap_eager,one_by_one_compiled,batched_loop_compiled]
 
 Trains on a random real MNIST subset of ipc images per class (100 images at ipc 10) with the
-params.yaml evaluation model and DSA, then tests on the 10,000 test images. Prints one JSON
-line: seconds for each mode, the speedup, and both modes' accuracies (they should agree within
-noise). Needs data/processed/mnist (run `dvc repro prepare@mnist` first).
+params.yaml evaluation model and DSA, then tests on the 10,000 test images. Modes:
+  one_by_one_eager       N=1 at a time, eager (the CPU engine before compilation)
+  batched_vmap_eager     all N in one vmapped call (grouped convolutions; the CUDA layout)
+  one_by_one_compiled    N=1 at a time, torch.compile'd training step (one trace reused by all N)
+  batched_loop_compiled  all N side by side in one compiled graph (the CPU default)
+Seconds are end to end, compilation included, with a fresh inductor cache (`--warm-cache` keeps
+the user's). Prints one JSON line: seconds and accuracy (mean, std) per mode, and the speedup of
+every mode over one_by_one_eager and of batched_loop_compiled over one_by_one_compiled.
+Needs data/processed/mnist (run `dvc repro prepare@mnist` first).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +44,11 @@ def main() -> None:
     ap.add_argument("--ipc", type=int, default=10)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--modes", default="one_by_one_eager,batched_vmap_eager,one_by_one_compiled,batched_loop_compiled")
+    ap.add_argument("--warm-cache", action="store_true", help="keep the inductor cache (default: a fresh one)")
     args = ap.parse_args()
+    if not args.warm_cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-inductor-")
     configure_threads()
     params = load_params()
     cfg = params.evaluate.mnist
@@ -48,18 +61,29 @@ def main() -> None:
     out = {"benchmark": "evaluate", "device": str(device), "machine": platform.processor() or platform.machine(),
            "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "model": cfg.model.model_dump(),
            "models": args.models, "epochs": args.epochs, "images": len(y)}
-    for mode in ("batched", "one_by_one"):
+    modes = {"one_by_one_eager": (False, None, False), "batched_vmap_eager": (True, "vmap", False),
+             "one_by_one_compiled": (False, "loop", True), "batched_loop_compiled": (True, "loop", True)}
+    for mode in args.modes.split(","):
+        batched, layout, compiled = modes[mode]
+        proto.compile = compiled
         if device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         r = evaluate_set(x, y, ds.test.x, ds.test.y, ds.normalize, cfg.model, ds.num_classes, proto, args.models,
-                         args.seed, device, batched=mode == "batched")
+                         args.seed, device, batched=batched, layout=layout)
         if device.type == "cuda":
             torch.cuda.synchronize()
         out[f"{mode}_seconds"] = round(time.perf_counter() - t0, 2)
         out[f"{mode}_acc_mean"] = round(float(np.mean(r.accs)), 2)
         out[f"{mode}_acc_std"] = round(float(np.std(r.accs)), 2)
-    out["speedup"] = round(out["one_by_one_seconds"] / out["batched_seconds"], 2)
+        print(f"{mode}: {out[f'{mode}_seconds']} s", file=sys.stderr, flush=True)
+    base = out.get("one_by_one_eager_seconds")
+    for mode in modes:
+        if base and f"{mode}_seconds" in out and mode != "one_by_one_eager":
+            out[f"{mode}_speedup"] = round(base / out[f"{mode}_seconds"], 2)
+    if "one_by_one_compiled_seconds" in out and "batched_loop_compiled_seconds" in out:
+        out["batched_over_one_by_one_compiled_speedup"] = round(
+            out["one_by_one_compiled_seconds"] / out["batched_loop_compiled_seconds"], 2)
     print(json.dumps(out))
 
 

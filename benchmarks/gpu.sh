@@ -28,7 +28,7 @@ python3 benchmarks/bench_datadam.py --device cuda --data mhist-fixture --resolut
   --iterations 20 >> "$OUT/bench_datadam_${GPU}.jsonl"
 
 # 2. the evaluator: 10 models x 300 epochs on 100 images, batched (vmap) vs one by one
-python3 benchmarks/bench_evaluate.py --device cuda > "$OUT/bench_evaluate_${GPU}.json"
+python3 benchmarks/bench_evaluate.py --device cuda --modes one_by_one_eager,batched_vmap_eager > "$OUT/bench_evaluate_${GPU}.json"
 
 # 2b. PAD: ms/iteration and peak memory, full vs checkpointed unroll (MNIST ipc 10, ConvNet-3 w128,
 #     N=40, batch 100), and what fits at MHIST's 224x224 (ConvNet-7 w128, checkpointed, N=20, batch 20)

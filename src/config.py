@@ -85,6 +85,7 @@ class EvalSpec(Strict):
     weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
     dsa: bool = True
     dsa_strategy: str = Field("color_crop_cutout_flip_scale_rotate", pattern=r"^(none|[a-z]+(_[a-z]+)*)$")
+    compile: bool = Field(True, description="CPU: torch.compile the training step (see src/protocol.py)")
 
 
 class Evaluate(Strict):

@@ -27,7 +27,8 @@ def _protocol(spec):
     from src.protocol import Protocol
 
     return Protocol(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, momentum=spec.momentum,
-                    weight_decay=spec.weight_decay, dsa_strategy=spec.dsa_strategy if spec.dsa else "none")
+                    weight_decay=spec.weight_decay, dsa_strategy=spec.dsa_strategy if spec.dsa else "none",
+                    compile=spec.compile)
 
 
 def _summary(result, prefix: str = "") -> dict:

@@ -2,16 +2,26 @@
 
 N freshly initialised networks train on a small labelled set (hard or soft labels) with DSA,
 SGD (momentum 0.9, weight decay 5e-4) and the learning rate cut x0.1 at half the epochs, then
-are tested on the real test set. The N models run as one vectorised forward (`torch.func.vmap`
-over stacked parameters; PyTorch lowers the batched convolutions to grouped convolutions), each
-with its own initialisation, shuffling and augmentation. SGD is elementwise, so one optimiser
-over the stacked parameters is exactly N independent optimisers.
+are tested on the real test set. SGD is elementwise, so one optimiser over the stacked
+parameters (N, ...) is exactly N independent optimisers; each model keeps its own
+initialisation, shuffling and augmentation.
+
+Two layouts run the N models as one call:
+- `vmap` (the CUDA default): `torch.func.vmap` over the stacked parameters; PyTorch lowers the
+  batched convolutions to grouped convolutions, one kernel launch for all N models.
+- `loop`: the N per-model forwards side by side in one function (optionally `torch.compile`d
+  into one graph), so every convolution stays an ordinary oneDNN convolution.
+On this 2-core CPU neither beats training the models one at a time (the CPU default), which
+the compiled training step makes 1.14x faster end to end: the per-model work already fills both
+cores, grouped convolutions run 1.2-1.6x slower than N ordinary ones, and a graph holding N
+models costs N times the compilation (benchmarks/results/evaluate_cpu_compiled.json).
 
 The reported accuracy is the final iterate's. Nothing here looks at test data during training.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -36,6 +46,7 @@ class Protocol:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
+    compile: bool = False  # torch.compile the training forward/backward (CPU loop layout only)
 
 
 @dataclass
@@ -47,33 +58,72 @@ class EvalResult:
     extra: dict = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=32)
+def _template(spec: ModelSpec, channels: int, num_classes: int, im_size: tuple[int, int]) -> torch.nn.Module:
+    """A stateless (meta) module per architecture and input shape. Shared by every ModelBatch of
+    that shape, so a compiled forward is traced once and reused by every model of an evaluation."""
+    with torch.device("meta"):  # no storage, and no draw from the global RNG
+        return build(spec, channels, num_classes, im_size)
+
+
+def _vmapped(base: torch.nn.Module):
+    def call(p, b, x):
+        return functional_call(base, (p, b), (x,))
+
+    def forward(params, buffers, x, shared_input: bool):
+        return vmap(call, in_dims=(0, 0, None if shared_input else 0), randomness="different")(params, buffers, x)
+
+    return forward
+
+
+def _looped(base: torch.nn.Module):
+    def forward(params, buffers, x, shared_input: bool):
+        n = next(iter(params.values())).shape[0]
+        return torch.stack([functional_call(base, ({k: v[i] for k, v in params.items()},
+                                                   {k: v[i] for k, v in buffers.items()}),
+                                            (x if shared_input else x[i],)) for i in range(n)])
+
+    return forward
+
+
+@functools.lru_cache(maxsize=32)
+def _forward(base: torch.nn.Module, layout: str, compiled: bool):
+    fn = {"vmap": _vmapped, "loop": _looped}[layout](base)
+    # dynamic=False: a run sees at most two batch shapes (full and last minibatch); static
+    # shapes give the fastest kernels and never fall back to eager.
+    return torch.compile(fn, dynamic=False) if compiled else fn
+
+
 class ModelBatch:
-    """N independently initialised copies of one architecture, run as a single vectorised model."""
+    """N independently initialised copies of one architecture, run as a single model.
+
+    layout: "vmap" (one vectorised call; default on CUDA) or "loop" (the N forwards side by side
+    in one function; default on the CPU, where N is usually 1). compile: torch.compile the
+    training-mode forward (and so its backward); evaluation-mode calls stay eager (run once)."""
 
     def __init__(self, spec: ModelSpec, channels: int, num_classes: int, im_size: tuple[int, int], n: int,
-                 seed: int, device: torch.device, first: int = 0):
+                 seed: int, device: torch.device, first: int = 0, layout: str | None = None, compile: bool = False):
         models = []
         for i in range(first, first + n):
             with seeded(seed, "eval-init", i):
                 models.append(build(spec, channels, num_classes, im_size))
         self.params, self.buffers = stack_module_state(models)
-        self.base = models[0].to("meta")  # a stateless template; the weights live in params/buffers
+        self.base = _template(spec, channels, num_classes, tuple(im_size))
         self.params = {k: v.to(device).detach().requires_grad_(True) for k, v in self.params.items()}
         self.buffers = {k: v.to(device) for k, v in self.buffers.items()}
         self.n = n
-
-        def call(p, b, x):
-            return functional_call(self.base, (p, b), (x,))
-
-        self._call = call
+        self.layout = layout or ("vmap" if device.type == "cuda" else "loop")
+        self.compile = compile
+        self._training = True
 
     def __call__(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
         """x: (N, b, c, h, w) per-model batches, or (b, c, h, w) shared by all models -> (N, b, K)."""
-        return vmap(self._call, in_dims=(0, 0, None if shared_input else 0), randomness="different")(
-            self.params, self.buffers, x)
+        self.base.train(self._training)  # the template is shared: set its mode on every call
+        fn = _forward(self.base, self.layout, self.compile and self._training)
+        return fn(self.params, self.buffers, x, shared_input)
 
     def train(self, mode: bool = True) -> "ModelBatch":
-        self.base.train(mode)
+        self._training = mode
         return self
 
 
@@ -158,14 +208,14 @@ def classification_metrics(logits: torch.Tensor, y: torch.Tensor, num_classes: i
 
 def evaluate_set(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, normalize,
                  spec: ModelSpec, num_classes: int, proto: Protocol, n_models: int, seed: int,
-                 device: torch.device, batched: bool | None = None, lr: float | None = None) -> EvalResult:
+                 device: torch.device, batched: bool | None = None, lr: float | None = None,
+                 layout: str | None = None) -> EvalResult:
     """Train `n_models` fresh networks on (x, y) and test them.
 
-    batched=True trains all N as one vmapped model; False trains them one at a time through the
-    same code (N=1 each, same seeds). None picks by device: batched on CUDA, where it removes
-    N-fold kernel-launch overhead; one at a time on the CPU, where PyTorch lowers the batched
-    convolutions to grouped convolutions that oneDNN runs slower than N ordinary ones
-    (measured: benchmarks/results/evaluate_cpu.json)."""
+    batched=True trains all N as one ModelBatch; False trains them one at a time through the
+    same code (N=1 each, same seeds). None picks batched on CUDA (vmap: one launch instead of N)
+    and one at a time on the CPU (fastest there; see the module docstring). `layout` overrides
+    the device's layout. proto.compile compiles the training step on the CPU."""
     if batched is None:
         batched = device.type == "cuda"
     t0 = time.perf_counter()
@@ -173,7 +223,8 @@ def evaluate_set(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y:
     groups = [(0, n_models)] if batched else [(i, 1) for i in range(n_models)]
     logits = []
     for first, n in groups:
-        models = ModelBatch(spec, x.shape[1], num_classes, tuple(x.shape[2:]), n, seed, device, first=first)
+        models = ModelBatch(spec, x.shape[1], num_classes, tuple(x.shape[2:]), n, seed, device, first=first,
+                            layout=layout, compile=proto.compile and device.type == "cpu")
         gen = generator(seed, device, "eval-train", first, n)
         train_models(models, x, y, proto, gen, lr=lr)
         logits.append(predict(models, test_x, normalize))

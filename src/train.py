@@ -19,6 +19,19 @@ from src.runtime import generator
 from src.ui import progress
 
 
+def sgd_pass(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor,
+             batch_size: int, augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+    """One pass of minibatch SGD with cross-entropy over x[order] (normalised images, int labels),
+    `augment` applied to every minibatch (e.g. DSA). Used by the PAD experts and the EL2N models."""
+    for start in range(0, len(order), batch_size):
+        b = order[start:start + batch_size]
+        xb = x[b] if augment is None else augment(x[b])
+        loss = F.cross_entropy(net(xb), y[b])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, split: Split, ds: Dataset, device: torch.device, channels_last: bool = False,
              batch: int = 1000) -> tuple[float, torch.Tensor]:

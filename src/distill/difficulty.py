@@ -14,6 +14,7 @@ from src.augment import DSA
 from src.config import ExpertSpec
 from src.models.registry import build
 from src.runtime import generator, seeded
+from src.train import sgd_pass
 
 
 def el2n(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -32,12 +33,7 @@ def train_briefly(x: torch.Tensor, y: torch.Tensor, spec: ExpertSpec, num_classe
     net.train()
     for _ in progress(range(spec.score_epochs), desc=f"EL2N model {k + 1}/{spec.score_models}"):
         perm = torch.randperm(len(x), generator=gen, device=device)
-        for start in range(0, len(x), spec.batch_size):
-            idx = perm[start:start + spec.batch_size]
-            loss = F.cross_entropy(net(dsa(x[idx], gen)), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        sgd_pass(net, opt, x, y, perm, spec.batch_size, lambda xb: dsa(xb, gen))
     return net
 
 

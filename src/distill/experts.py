@@ -21,7 +21,6 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import safe_open, save_file
 from torch import nn
-from torch.nn import functional as F
 
 from src.augment import DSA
 from src.config import ExpertSpec, ModelSpec
@@ -30,6 +29,7 @@ from src.distill.curriculum import Curriculum, epoch_indices
 from src.errors import DataError
 from src.models.registry import build
 from src.runtime import generator, seeded
+from src.train import sgd_pass
 
 FORMAT = "ddkit-experts/1"
 
@@ -55,12 +55,7 @@ def train_expert(x: torch.Tensor, y: torch.Tensor, scores: torch.Tensor, spec: E
     for epoch in progress(range(epochs), desc=f"expert {index + 1}/{spec.n_experts}"):
         idx = epoch_indices(scores, y, num_classes, curriculum, epoch).to(device)
         idx = idx[torch.randperm(len(idx), generator=gen, device=device)]
-        for start in range(0, len(idx), spec.batch_size):
-            b = idx[start:start + spec.batch_size]
-            loss = F.cross_entropy(net(dsa(x[b], gen)), y[b])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        sgd_pass(net, opt, x, y, idx, spec.batch_size, lambda xb: dsa(xb, gen))
         traj.append(flat_params(net).cpu())
     return torch.stack(traj), net
 

@@ -95,8 +95,9 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def choose_unroll(setting: str, cfg: PADSpec, n_syn: int, net: FlatNet, x: torch.Tensor, device: torch.device) -> str:
     """`auto`: the full unroll when its activations fit in half the free memory. The estimate counts
-    every block's activation of one sample, x8 for the norm, activation and pooling outputs the
-    double backward keeps (measured against the real peak in benchmarks/bench_pad.py)."""
+    every block's activation of one sample, x8 as a deliberately generous allowance for the conv,
+    norm, activation and pooling outputs the double backward keeps (a rule of thumb, not a fit:
+    bench_pad.py logs the real peak of both paths)."""
     if setting != "auto":
         return setting
     with torch.no_grad():
