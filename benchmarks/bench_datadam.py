@@ -56,13 +56,15 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--no-amp", action="store_true")
+    ap.add_argument("--amp-cpu", action="store_true", help="bf16 autocast on the CPU too (DataDAMSpec.amp_cpu)")
     args = ap.parse_args()
     configure_threads()
     device = pick_device(args.device)
     ds = store.load("mnist") if args.data == "mnist" else fixture(args.resolution)
     strategy = "color_crop_cutout_scale_rotate" if args.data == "mnist" else "color_crop_cutout_flip_scale_rotate"
     cfg = DataDAMSpec(model=ModelSpec(depth=args.depth, width=args.width), iterations=args.warmup, log_every=10**6,
-                      batch_real=args.batch_real, dsa_strategy=strategy, compile=not args.no_compile, amp=not args.no_amp)
+                      batch_real=args.batch_real, dsa_strategy=strategy, compile=not args.no_compile, amp=not args.no_amp,
+                      amp_cpu=args.amp_cpu)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
@@ -83,8 +85,10 @@ def main() -> None:
     xr = torch.randn(ds.num_classes * args.batch_real, ds.channels, *ds.im_size, device=device)
     xs = torch.randn(ds.num_classes * args.ipc, ds.channels, *ds.im_size, device=device, requires_grad=True)
 
+    amp = cfg.amp and (device.type == "cuda" or cfg.amp_cpu)
+
     def floor_step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             with torch.no_grad():
                 net(xr)
             net(xs).float().sum().backward()
@@ -104,7 +108,7 @@ def main() -> None:
         "device_name": torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine()),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "data": args.data,
         "resolution": ds.im_size[0], "ipc": args.ipc, "batch_real": args.batch_real, "depth": args.depth, "width": args.width,
-        "compile": cfg.compile, "amp": cfg.amp and device.type == "cuda", "iterations": args.iterations,
+        "compile": cfg.compile, "amp": amp, "iterations": args.iterations,
         "ms_per_iter": round(per_iter * 1000, 1), "floor_ms": round(floor * 1000, 1),
         "ratio_to_floor": round(per_iter / floor, 2), "warmup_and_compile_s": round(warm_s, 1),
         "peak_memory_mb": round(peak, 1), "peak_memory_kind": "cuda_allocated" if device.type == "cuda" else "process_max_rss",

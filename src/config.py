@@ -112,6 +112,7 @@ class DataDAMSpec(Strict):
     checkpoint_every: int = Field(200, ge=1)
     log_every: int = Field(50, ge=1)
     amp: bool = Field(True, description="bf16 autocast for the network forward on CUDA")
+    amp_cpu: bool = Field(False, description="bf16 autocast on the CPU too (AMX/AVX-512 bf16; off in the CPU profile)")
     compile: bool = Field(True, description="torch.compile the feature pass (about a minute once; 2x faster on CPU)")
 
     @model_validator(mode="after")

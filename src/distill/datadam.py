@@ -144,7 +144,7 @@ def distill(ds: Dataset, cfg: DataDAMSpec, ipc: int, init: str, seed: int, devic
     net.requires_grad_(False)
     dsa = DSA(cfg.dsa_strategy)
     groups_real = torch.arange(K, device=device).repeat_interleave(cfg.batch_real)
-    use_amp = cfg.amp and device.type == "cuda"
+    use_amp = cfg.amp and (device.type == "cuda" or cfg.amp_cpu)
     features = attention_features
     if cfg.compile:
         features = torch.compile(attention_features, dynamic=False)
