@@ -52,6 +52,17 @@ def _write(path: Path, metrics: dict) -> None:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")
 
 
+def set_lr(syn) -> float | None:
+    """The learning rate a set is evaluated at: the student lr that distillation learned (PAD with
+    lr_lr > 0, as PAD/MTT evaluate), else None (the protocol's lr, like every other set). With
+    lr_lr = 0 the stored value is only the experts' lr_teacher, a setting of expert training."""
+    if syn.lr is None:
+        return None
+    method = syn.meta.get("method")
+    learned = syn.meta.get("params", {}).get(method, {}).get("lr_lr", 1.0) > 0
+    return float(syn.lr) if learned else None
+
+
 def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yaml")) -> dict:
     """The anchor every distilled set must beat: ipc random real training images per class."""
     from src import tracking
@@ -106,7 +117,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
         raise UserError(f"{random_file}: missing; run `dvc repro random@{run.dataset}-ipc{run.ipc}` first")
     rand = json.loads(random_file.read_text())
     proto = _protocol(spec)
-    lr = float(syn.lr) if syn.lr is not None else None
+    lr = set_lr(syn)
     with tracking.run("evaluate", f"evaluate-{name}", {"run": run.model_dump(), "evaluate": spec.model_dump(),
                       "seed": params.seed, "preset": params.preset, "device": str(device)},
                       inputs=[path, store.PROCESSED / run.dataset / "data.safetensors", random_file],

@@ -89,6 +89,21 @@ def test_distill_reduces_loss_and_is_seeded():
     assert not torch.equal(a.images, c.images)
 
 
+def test_bf16_on_the_cpu_is_opt_in_and_still_learns():
+    """amp_cpu switches bf16 autocast on for the CPU: it changes the numbers (so it really runs in
+    bf16), is itself seeded, and still lowers the loss; amp alone leaves the CPU in fp32."""
+    ds = tiny_dataset()
+    run = dict(iterations=40, log_every=10)
+    fp32 = datadam.distill(ds, cfg(**run), 2, "noise", 0, torch.device("cpu"))
+    amp_only = datadam.distill(ds, cfg(amp=True, **run), 2, "noise", 0, torch.device("cpu"))
+    bf16 = datadam.distill(ds, cfg(amp=True, amp_cpu=True, **run), 2, "noise", 0, torch.device("cpu"))
+    again = datadam.distill(ds, cfg(amp=True, amp_cpu=True, **run), 2, "noise", 0, torch.device("cpu"))
+    assert torch.equal(amp_only.images, fp32.images)
+    assert not torch.equal(bf16.images, fp32.images)
+    assert torch.equal(bf16.images, again.images)
+    assert sum(bf16.losses[-10:]) < sum(bf16.losses[:10])
+
+
 def test_real_init_uses_real_images_of_each_class():
     ds = tiny_dataset()
     r = datadam.distill(ds, cfg(iterations=1, log_every=1), 2, "real", 0, torch.device("cpu"))
