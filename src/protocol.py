@@ -13,8 +13,9 @@ Two layouts run the N models as one call:
   into one graph), so every convolution stays an ordinary oneDNN convolution.
 On this 2-core CPU neither beats training the models one at a time (the CPU default), which
 the compiled training step makes 1.14x faster end to end: the per-model work already fills both
-cores, grouped convolutions run 1.2-1.6x slower than N ordinary ones, and a graph holding N
-models costs N times the compilation (benchmarks/results/evaluate_cpu_compiled.json).
+cores, grouped convolutions run slower than N ordinary ones (benchmarks/results/grouped_conv_cpu.json),
+and one compiled graph of N models costs more to compile than it saves
+(benchmarks/results/evaluate_cpu_compiled.json).
 
 The reported accuracy is the final iterate's. Nothing here looks at test data during training.
 """
@@ -46,7 +47,7 @@ class Protocol:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
-    compile: bool = False  # torch.compile the training forward/backward (CPU loop layout only)
+    compile: bool = False  # torch.compile the training forward/backward (applied on the CPU only)
 
 
 @dataclass
