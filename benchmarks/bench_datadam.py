@@ -43,17 +43,23 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def workload_args(ap: argparse.ArgumentParser, iterations: int, width: int) -> None:
+    """The options every distillation benchmark shares: device, data (MNIST or an MHIST-shaped
+    fixture at --resolution), images per class, iterations and the ConvNet's depth and width."""
     ap.add_argument("--device", default="auto")
     ap.add_argument("--data", default="mnist", choices=["mnist", "mhist-fixture"])
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--ipc", type=int, default=10)
-    ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--iterations", type=int, default=iterations)
+    ap.add_argument("--depth", type=int, default=3)
+    ap.add_argument("--width", type=int, default=width)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    workload_args(ap, iterations=20, width=64)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch-real", type=int, default=64)
-    ap.add_argument("--depth", type=int, default=3)
-    ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--no-amp", action="store_true")
     ap.add_argument("--amp-cpu", action="store_true", help="bf16 autocast on the CPU too (DataDAMSpec.amp_cpu)")

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.bench_datadam import fixture, sync  # noqa: E402
+from benchmarks.bench_datadam import fixture, sync, workload_args  # noqa: E402
 from src.config import ModelSpec, PADSpec  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import experts as ex  # noqa: E402
@@ -54,15 +54,9 @@ def fake_experts(root: Path, ds, spec: ModelSpec, n: int, epochs: int) -> ex.Exp
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--data", default="mnist", choices=["mnist", "mhist-fixture"])
-    ap.add_argument("--resolution", type=int, default=224)
-    ap.add_argument("--ipc", type=int, default=10)
-    ap.add_argument("--iterations", type=int, default=5)
+    workload_args(ap, iterations=5, width=32)
     ap.add_argument("--syn-steps", type=int, default=10)
     ap.add_argument("--batch-syn", type=int, default=50)
-    ap.add_argument("--depth", type=int, default=3)
-    ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--unroll", default="full", choices=["full", "checkpointed"])
     args = ap.parse_args()
     configure_threads()
