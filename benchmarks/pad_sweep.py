@@ -5,9 +5,11 @@
 Each variant is `name:key=value,...` over distill.pad.mnist (values parsed as YAML). For every
 variant: distil from scratch (params.yaml seed), then train `--models` ConvNet-3 w64 on the final
 images with the shared protocol (soft labels at the learned lr when the variant keeps soft labels,
-hard labels at the evaluation lr otherwise) and test on the MNIST test split. Prints one JSON line
-per variant (accuracies, final loss, learned lr, seconds). Reads data/processed/mnist,
-models/experts/mnist and params.yaml.
+hard labels at the evaluation lr otherwise; `--eval-lr` overrides) and score them on the
+validation split (settings are chosen there; `--split test` for the test split). Prints one JSON
+line per variant (accuracies, final loss, learned lr, seconds). `--save DIR` keeps each final set,
+`--load DIR` re-scores saved sets without distilling. Reads data/processed/mnist, the experts
+(`--experts`, default models/experts/mnist) and params.yaml.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
 
 from src.config import PADSpec, load_params  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import pad  # noqa: E402
 from src.distill.experts import Experts  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
-from src.protocol import evaluate_set  # noqa: E402
-from src.runtime import configure_threads  # noqa: E402
+from src.protocol import evaluate_set, random_subset  # noqa: E402
+from src.runtime import configure_threads, generator  # noqa: E402
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -44,34 +47,59 @@ def parse_variant(text: str) -> tuple[str, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variant", action="append", required=True)
+    ap.add_argument("--variant", action="append", default=[])
+    ap.add_argument("--anchor", action="store_true", help="also score the pipeline's random real subset the same way")
     ap.add_argument("--models", type=int, default=2)
     ap.add_argument("--ipc", type=int, default=10)
+    ap.add_argument("--experts", type=Path, default=Path("models/experts/mnist"), help="expert trajectories to match")
+    ap.add_argument("--eval-lr", choices=("auto", "protocol", "learned"), default="auto",
+                    help="auto: the learned lr with soft labels, the protocol's lr with hard labels")
+    ap.add_argument("--split", choices=("val", "test"), default="val",
+                    help="score on the validation split (default: settings are chosen there, never on test) or test")
+    ap.add_argument("--save", type=Path, default=None, help="also write each final set to DIR/<variant>.safetensors")
+    ap.add_argument("--load", type=Path, default=None, help="score DIR/<variant>.safetensors (saved by --save) instead of distilling")
     args = ap.parse_args()
     configure_threads()
     params = load_params()
     base, spec = params.distill.pad["mnist"], params.evaluate.mnist
     ds = store.load("mnist")
-    experts = Experts.open(Path("models/experts/mnist"), "mnist")
+    experts = Experts.open(args.experts, "mnist")
     device = torch.device("cpu")
+    split = ds.val if args.split == "val" else ds.test
+    if args.anchor:  # the same subset as stage random@mnist-ipc<ipc>
+        idx = random_subset(ds.train.y, args.ipc, ds.num_classes, generator(params.seed, "cpu", "random-subset", "mnist", args.ipc))
+        ev = evaluate_set(ds.normalize(ds.train.x[idx]), ds.train.y[idx], split.x, split.y, ds.normalize, spec.model,
+                          ds.num_classes, _protocol(spec), args.models, params.seed, device)
+        print(json.dumps({"variant": "random_real_anchor", "ipc": args.ipc, "split": args.split, "eval_lr": spec.lr,
+                          "acc_mean": round(float(np.mean(ev.accs)), 2), "accs": [round(a, 2) for a in ev.accs]}), flush=True)
     for text in args.variant:
         name, updates = parse_variant(text)
         cfg = PADSpec.model_validate({**base.model_dump(), **updates})
-        t0 = time.perf_counter()
-        r = pad.distill(ds, experts, cfg, args.ipc, params.seed, device)
-        distill_s = time.perf_counter() - t0
-        lr = float(r.lr) if cfg.soft_labels else None
-        ev = evaluate_set(r.images, r.labels, ds.test.x, ds.test.y, ds.normalize, spec.model, ds.num_classes,
-                          _protocol(spec), args.models, params.seed, device, lr=lr)
-        tail = r.losses[-20:]
-        print(json.dumps({"variant": name, "overrides": updates, "ipc": args.ipc, "iterations": cfg.iterations,
-                          "acc_mean": round(float(np.mean(ev.accs)), 2), "accs": [round(a, 2) for a in ev.accs],
-                          "final_loss_mean20": round(sum(tail) / len(tail), 4), "learned_lr": float(r.lr),
-                          "skipped": r.skipped, "distill_seconds": round(distill_s, 1),
-                          "eval_seconds": round(ev.seconds, 1),
-                          "experts_model": experts.manifest["model_name"],
-                          "experts_val_acc": [round(e["val_acc"], 2) for e in experts.manifest["experts"]]}), flush=True)
-
+        row = {"variant": name, "overrides": updates, "experts": str(args.experts), "ipc": args.ipc,
+               "iterations": cfg.iterations}
+        if args.load is not None:  # re-score a set an earlier run saved
+            saved = load_file(str(args.load / f"{name}.safetensors"))
+            images, labels, learned_lr = saved["images"], saved["labels"], float(saved["lr"])
+            row["loaded_from"] = str(args.load / f"{name}.safetensors")
+        else:
+            t0 = time.perf_counter()
+            r = pad.distill(ds, experts, cfg, args.ipc, params.seed, device)
+            images, labels, learned_lr = r.images, r.labels, float(r.lr)
+            tail = r.losses[-20:]
+            row.update(final_loss_mean20=round(sum(tail) / len(tail), 4), skipped=r.skipped,
+                       distill_seconds=round(time.perf_counter() - t0, 1))
+            if args.save is not None:
+                args.save.mkdir(parents=True, exist_ok=True)
+                save_file({"images": images.contiguous(), "labels": labels.contiguous(), "lr": r.lr.reshape(1)},
+                          str(args.save / f"{name}.safetensors"))
+        learned = args.eval_lr == "learned" or (args.eval_lr == "auto" and cfg.soft_labels)
+        ev = evaluate_set(images, labels, split.x, split.y, ds.normalize, spec.model, ds.num_classes,
+                          _protocol(spec), args.models, params.seed, device, lr=learned_lr if learned else None)
+        row.update(eval_lr=learned_lr if learned else spec.lr, split=args.split, acc_mean=round(float(np.mean(ev.accs)), 2),
+                   accs=[round(a, 2) for a in ev.accs], learned_lr=learned_lr, eval_seconds=round(ev.seconds, 1),
+                   experts_model=experts.manifest["model_name"],
+                   experts_val_acc=[round(e["val_acc"], 2) for e in experts.manifest["experts"]])
+        print(json.dumps(row), flush=True)
 
 if __name__ == "__main__":
     main()

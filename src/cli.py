@@ -14,7 +14,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 app.command("prepare", help="Fetch, verify and pack one dataset (stage prepare@<dataset>).")(prepare.main)
 app.command("baseline", help="Train the full-data baseline (stage baseline@<dataset>).")(baseline.main)
 app.command("distill", help="Distill one synthetic set (stage distill@<run>).")(distill.main)
-app.command("nas", help="Architecture search under one proxy (stage nas@<dataset>-<proxy>).")(nas_main.main)
+app.command("nas", help="Architecture search under one proxy (stages nas-full@<dataset>, nas@<dataset>-<proxy>).")(nas_main.main)
 app.command("nas-compare", help="Compare the proxies' rankings (stage nas-compare@<dataset>).")(nas_compare.main)
 app.command("report", help="Write reports/summary.md and its figures (stage report).")(report.main)
 app.add_typer(evaluate.app, name="evaluate", help="Evaluate a distilled set or a random real subset (stages evaluate@, random@).")

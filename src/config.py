@@ -172,7 +172,10 @@ class PADSpec(Strict):
     expand_iterations: int = Field(1000, ge=1)
     batch_syn: int | None = Field(None, ge=1, description="synthetic images per student step (None: all)")
     lr_img: float = Field(100.0, gt=0.0)
+    lr_init: float | None = Field(None, gt=0.0, le=10.0, description="initial student lr (None: the experts' lr_teacher)")
     lr_lr: float = Field(1e-5, ge=0.0)
+    eval_lr: Literal["learned", "protocol"] = Field(
+        "learned", description="the lr the set is evaluated at: the learned student lr (PAD/MTT) or the protocol's")
     lr_y: float = Field(2.0, ge=0.0, description="SGD lr of the soft-label logits (0 freezes them)")
     momentum_y: float = Field(0.9, ge=0.0, lt=1.0)
     momentum: float = Field(0.5, ge=0.0, lt=1.0, description="momentum of the image and lr optimisers")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -34,7 +35,7 @@ def pool_indices(labels, per_class: int | None, num_classes: int, seed: int):
     return torch.nonzero(rank < per_class).flatten()
 
 
-def run_experts(dataset: str, params_path: Path = Path("params.yaml"), resume: bool = True) -> Path:
+def run_experts(dataset: str, params_path: Path = Path("params.yaml"), resume: bool = True, out: Path | None = None) -> Path:
     import torch
 
     from src import tracking
@@ -56,7 +57,7 @@ def run_experts(dataset: str, params_path: Path = Path("params.yaml"), resume: b
     spec = params.experts[dataset]
     device = pick_device(params.device)
     ds = store.load(dataset)
-    root = EXPERTS / dataset
+    root = out if out is not None else EXPERTS / dataset
     root.mkdir(parents=True, exist_ok=True)
     settings = {"experts": spec.model_dump(), "seed": params.seed, "dataset": dataset}
     key = params_hash(settings)
@@ -109,9 +110,10 @@ def run_experts(dataset: str, params_path: Path = Path("params.yaml"), resume: b
 @cli_errors
 def main(dataset: str = typer.Argument(..., help="mnist or mhist"),
          params: Path = typer.Option(Path("params.yaml"), help="params file"),
-         resume: bool = typer.Option(True, help="continue an interrupted run with the next unfinished expert")) -> None:
+         resume: bool = typer.Option(True, help="continue an interrupted run with the next unfinished expert"),
+         out: Optional[Path] = typer.Option(None, help="output directory (default: models/experts/<dataset>)")) -> None:
     """Score the training data (EL2N) and train PAD's expert trajectories."""
-    run_experts(dataset, params, resume)
+    run_experts(dataset, params, resume, out)
 
 
 if __name__ == "__main__":

@@ -45,10 +45,11 @@ def run_distill(name: str, params_path: Path = Path("params.yaml"), resume: bool
     with tracking.run("distill", f"distill-{name}", {**settings, "preset": params.preset, "device": str(device)},
                       inputs=inputs, tags={"dataset": run.dataset, "method": run.method}) as log:
         result, extra, summary = method(name, run, cfg, ds, params.seed, device, settings, resume, log)
+        train_lr = extra.pop("train_lr", None)
         meta = {"dataset": run.dataset, "method": run.method, "ipc": run.ipc, "init": run.init,
                 "mean": list(ds.mean), "std": list(ds.std), "params_hash": extra.pop("key"), "params": settings,
                 "seed": params.seed, **tracking.git_state(), "seconds": result.seconds, "device": str(device), **extra}
-        synthetic.save(out, result.images, result.labels, meta, lr=getattr(result, "lr", None))
+        synthetic.save(out, result.images, result.labels, meta, lr=train_lr)
         _figures(name, run, ds, result, cfg.iterations, log)
         iters = max(1, cfg.iterations - result.resumed_from)
         log.metrics({"seconds": result.seconds, "ms_per_iter": 1000 * result.seconds / iters,
@@ -105,6 +106,8 @@ def _pad(name, run, cfg, ds, seed, device, settings, resume, log):
     extra = {"key": key, "experts": str(root), "n_experts": experts.n, "alpha": cfg.alpha_for(run.ipc),
              "learned_lr": float(result.lr), "skipped": result.skipped, "peak_mem_mb": result.peak_mem_mb,
              "unroll": result.unroll, "init_misclassified": result.init_fallback}
+    if cfg.eval_lr == "learned":  # stored in the set: evaluation trains at it; else the protocol's lr applies
+        extra["train_lr"] = result.lr
     if result.init_fallback:
         say(f"  note: {result.init_fallback} initial images are misclassified by the expert (too few correct ones "
             "in their class); they start from the lowest-loss misclassified images")

@@ -125,7 +125,7 @@ def distill(ds: Dataset, experts: Experts, cfg: PADSpec, ipc: int, seed: int, de
     init_images, hard, logits, fallback = initial_set(ds, experts, ipc, cfg.max_start_epoch, seed, device)
     images = init_images.clone().requires_grad_(True)
     label_logits = logits.clone().requires_grad_(cfg.soft_labels)
-    lr = torch.tensor(experts.lr_teacher, device=device, requires_grad=True)
+    lr = torch.tensor(cfg.lr_init or experts.lr_teacher, device=device, requires_grad=True)
     opt_img = torch.optim.SGD([images], lr=cfg.lr_img, momentum=cfg.momentum)
     opt_lr = torch.optim.SGD([lr], lr=cfg.lr_lr, momentum=cfg.momentum)
     opt_y = torch.optim.SGD([label_logits], lr=cfg.lr_y, momentum=cfg.momentum_y) if cfg.soft_labels else None

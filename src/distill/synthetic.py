@@ -3,7 +3,8 @@
 `data/distilled/<dataset>/<method>_ipc<N>_<init>.safetensors` holds
   images  float32 (n, c, h, w), in the dataset's normalised space
   labels  int64 (n,) for hard labels, or float32 (n, K) soft labels
-  lr      float32 () optional learned student learning rate (PAD)
+  lr      float32 () optional: the learning rate to train the set at (PAD's learned student lr,
+          stored unless `eval_lr: protocol`; the learned value is always in the metadata)
 and metadata: dataset, method, ipc, init, label kind, image shape, normalisation mean/std,
 params hash, seed, git commit and a content hash over the tensors. `load` checks all of it:
 a corrupted file, a pickle in disguise, or a set made for another dataset or normalisation is

@@ -1,4 +1,4 @@
-"""Stage `nas@<dataset>-<proxy>`: Optuna search over ConvNet architectures under one proxy.
+"""Stages `nas-full@<dataset>` and `nas@<dataset>-<proxy>`: Optuna search over ConvNet architectures under one proxy.
 
     python -m src.nas --proxy synthetic --dataset mnist
     python -m src.nas --proxy full --dataset mnist --storage postgresql://user@host/db   # shared by workers

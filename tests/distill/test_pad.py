@@ -188,3 +188,21 @@ def test_config_keeps_pad_runs_apart():
     with pytest.raises(ConfigError, match="min_start_epoch < start_epoch"):
         parse_params({"distill": {"pad": {"mnist": {"start_epoch": 30, "max_start_epoch": 20}}}})
     assert parse_params({**base, "pad_runs": {"x": run}, "expert_datasets": ["mnist"]}).pad_runs["x"].ipc == 1
+
+
+def test_lr_init_sets_the_students_first_lr(pad_project):
+    ds, ex, cfg = _load(pad_project)
+    frozen = {"lr_lr": 0.0, "iterations": 2}
+    default = pad.distill(ds, ex, cfg.model_copy(update=frozen), 2, 0, torch.device("cpu"))
+    fast = pad.distill(ds, ex, cfg.model_copy(update={**frozen, "lr_init": 0.2}), 2, 0, torch.device("cpu"))
+    assert float(default.lr) == pytest.approx(ex.lr_teacher) and float(fast.lr) == pytest.approx(0.2)
+    assert not torch.equal(default.images, fast.images)  # the unroll really used the other step size
+
+
+def test_eval_lr_protocol_keeps_the_learned_lr_out_of_training(pad_project):
+    set_param(pad_project, "distill.pad.mnist", {**PAD, "eval_lr": "protocol", "iterations": 2})
+    s = load_set(run_distill("mnist-pad-ipc2-real"), "mnist")
+    assert s.lr is None and s.meta["learned_lr"] > 0  # learned, recorded, but not what the set trains at
+    from src.evaluate import set_lr
+
+    assert set_lr(s) is None
