@@ -55,7 +55,7 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
     specs = grid(cfg.space, ds.im_size[0])
     space = choices(cfg.space, ds.im_size[0])
     points = [{k: getattr(s, k) for k in space} for s in specs]
-    name = st.study_name(dataset, proxy, data.name, cfg, seed, sampler)
+    name = st.study_name(dataset, proxy, data.name, cfg, seed, sampler, data.fingerprint)
     storage = storage or st.default_storage(dataset)
     say(f"nas {dataset}/{proxy}: {len(specs)} architectures x {cfg.seeds} seeds on {data.name} "
         f"({len(data.y)} images, {data.budget_epochs} epochs each); study {name}")

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from src.config import NAS, ModelSpec
+from src.data.fsutil import md5sum
 from src.data.store import Dataset
 from src.nas.space import arch_key, choices, grid
 from src.protocol import ModelBatch, Protocol, predict, random_subset, train_models
@@ -40,6 +41,7 @@ class ProxyData:
     batch_size: int
     lr: float
     dsa_strategy: str
+    fingerprint: str = ""  # content identity of the images trained and scored on (names the study)
 
 
 def proxy_data(ds: Dataset, dataset: str, proxy: str, cfg: NAS, seed: int) -> ProxyData:
@@ -49,18 +51,20 @@ def proxy_data(ds: Dataset, dataset: str, proxy: str, cfg: NAS, seed: int) -> Pr
     if proxy not in PROXIES:
         raise UserError(f"--proxy: {proxy!r} is not one of {', '.join(PROXIES)}")
     processed = Path("data/processed") / dataset / "data.safetensors"
+    data_md5 = md5sum(processed)  # train and validation images
     if proxy == "full":
         return ProxyData(ds.normalize(ds.train.x), ds.train.y, "full", [processed], cfg.full.epochs,
-                         cfg.full.batch_size, cfg.full.lr, "none")
+                         cfg.full.batch_size, cfg.full.lr, "none", data_md5)
     path = Path("data/distilled") / dataset / f"{cfg.distilled}.safetensors"
     syn = synthetic.load(path, dataset, ds.mean, ds.std)
-    if proxy == "synthetic":
+    if proxy == "synthetic":  # the set's content hash, not its file md5 (metadata differs between identical rebuilds)
         return ProxyData(syn.images, syn.labels, cfg.distilled, [path, processed], cfg.proxy.epochs,
-                         cfg.proxy.batch_size, float(syn.lr) if syn.lr is not None else cfg.proxy.lr, cfg.dsa_strategy)
+                         cfg.proxy.batch_size, float(syn.lr) if syn.lr is not None else cfg.proxy.lr, cfg.dsa_strategy,
+                         f"{data_md5}-{syn.meta['content_hash']}")
     ipc = int(syn.meta["ipc"])  # random: a real subset of the distilled set's size
     idx = random_subset(ds.train.y, ipc, ds.num_classes, generator(seed, "cpu", "nas-random", dataset, ipc))
     return ProxyData(ds.normalize(ds.train.x[idx]), ds.train.y[idx], f"random_ipc{ipc}", [processed],
-                     cfg.proxy.epochs, cfg.proxy.batch_size, cfg.proxy.lr, cfg.dsa_strategy)
+                     cfg.proxy.epochs, cfg.proxy.batch_size, cfg.proxy.lr, cfg.dsa_strategy, data_md5)
 
 
 def score_candidate(spec: ModelSpec, data: ProxyData, ds: Dataset, seeds: int, seed: int, device: torch.device,
@@ -98,10 +102,13 @@ def score_candidate(spec: ModelSpec, data: ProxyData, ds: Dataset, seeds: int, s
             "seconds": time.perf_counter() - t0, "params": n_params}
 
 
-def study_name(dataset: str, proxy: str, data_name: str, cfg: NAS, seed: int, sampler: str) -> str:
+def study_name(dataset: str, proxy: str, data_name: str, cfg: NAS, seed: int, sampler: str, fingerprint: str = "") -> str:
+    """Names the study by everything its scores depend on, data content included, so a rebuilt
+    distilled set (or re-prepared data) starts a new study instead of resuming stale trials."""
     from src.distill.synthetic import params_hash
 
-    h = params_hash({"cfg": cfg.model_dump(), "seed": seed, "sampler": sampler, "data": data_name})[:8]
+    h = params_hash({"cfg": cfg.model_dump(), "seed": seed, "sampler": sampler, "data": data_name,
+                     "fingerprint": fingerprint})[:8]
     return f"{dataset}-{proxy}-{data_name}-{sampler}-{h}"
 
 

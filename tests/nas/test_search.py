@@ -35,6 +35,9 @@ def test_three_proxies_and_compare(workdir, mnist_like):
     assert results["random"]["data"] == "random_ipc2" and results["synthetic"]["n_images"] == 20
     again = search("mnist", "synthetic")  # the study is complete: resuming trains nothing new
     assert again["results"] == results["synthetic"]["results"]
+    set_param(workdir, "distill.datadam.mnist.iterations", 2)  # a different set under the same name
+    run_distill("mnist-datadam-ipc2-real")
+    assert search("mnist", "synthetic", final=False)["study"] != again["study"]  # never scored with the old trials
     out = compare_proxies("mnist")
     saved = json.loads((workdir / "reports/nas/mnist_compare.json").read_text())
     assert saved["synthetic"]["n_archs"] == 4 and -1 <= saved["synthetic"]["spearman"] <= 1
