@@ -4,8 +4,8 @@
 
 Each variant is `name:key=value,...` over distill.pad.mnist (values parsed as YAML). For every
 variant: distil from scratch (params.yaml seed), then train `--models` ConvNet-3 w64 on the final
-images with the shared protocol (soft labels at the learned lr when the variant keeps soft labels,
-hard labels at the evaluation lr otherwise; `--eval-lr` overrides) and score them on the
+images with the shared protocol (at the learned student lr when the variant's `eval_lr` is
+`learned`, as the pipeline does, else at the protocol's lr; `--eval-lr` overrides) and score them on the
 validation split (settings are chosen there; `--split test` for the test split). Prints one JSON
 line per variant (accuracies, final loss, learned lr, seconds). `--save DIR` keeps each final set,
 `--load DIR` re-scores saved sets without distilling. Reads data/processed/mnist, the experts
@@ -32,8 +32,8 @@ from src.data import store  # noqa: E402
 from src.distill import pad  # noqa: E402
 from src.distill.experts import Experts  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
-from src.protocol import evaluate_set, random_subset  # noqa: E402
-from src.runtime import configure_threads, generator  # noqa: E402
+from src.protocol import anchor_subset, evaluate_set  # noqa: E402
+from src.runtime import configure_threads  # noqa: E402
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--ipc", type=int, default=10)
     ap.add_argument("--experts", type=Path, default=Path("models/experts/mnist"), help="expert trajectories to match")
     ap.add_argument("--eval-lr", choices=("auto", "protocol", "learned"), default="auto",
-                    help="auto: the learned lr with soft labels, the protocol's lr with hard labels")
+                    help="auto: as the pipeline, the variant's eval_lr setting (distill.pad.<dataset>.eval_lr)")
     ap.add_argument("--split", choices=("val", "test"), default="val",
                     help="score on the validation split (default: settings are chosen there, never on test) or test")
     ap.add_argument("--save", type=Path, default=None, help="also write each final set to DIR/<variant>.safetensors")
@@ -67,7 +67,7 @@ def main() -> None:
     device = torch.device("cpu")
     split = ds.val if args.split == "val" else ds.test
     if args.anchor:  # the same subset as stage random@mnist-ipc<ipc>
-        idx = random_subset(ds.train.y, args.ipc, ds.num_classes, generator(params.seed, "cpu", "random-subset", "mnist", args.ipc))
+        idx = anchor_subset(ds.train.y, args.ipc, ds.num_classes, params.seed, "mnist")
         ev = evaluate_set(ds.normalize(ds.train.x[idx]), ds.train.y[idx], split.x, split.y, ds.normalize, spec.model,
                           ds.num_classes, _protocol(spec), args.models, params.seed, device)
         print(json.dumps({"variant": "random_real_anchor", "ipc": args.ipc, "split": args.split, "eval_lr": spec.lr,
@@ -92,7 +92,7 @@ def main() -> None:
                 args.save.mkdir(parents=True, exist_ok=True)
                 save_file({"images": images.contiguous(), "labels": labels.contiguous(), "lr": r.lr.reshape(1)},
                           str(args.save / f"{name}.safetensors"))
-        learned = args.eval_lr == "learned" or (args.eval_lr == "auto" and cfg.soft_labels)
+        learned = args.eval_lr == "learned" or (args.eval_lr == "auto" and cfg.eval_lr == "learned")
         ev = evaluate_set(images, labels, split.x, split.y, ds.normalize, spec.model, ds.num_classes,
                           _protocol(spec), args.models, params.seed, device, lr=learned_lr if learned else None)
         row.update(eval_lr=learned_lr if learned else spec.lr, split=args.split, acc_mean=round(float(np.mean(ev.accs)), 2),

@@ -196,6 +196,9 @@ class PADSpec(Strict):
                              f"{self.start_epoch}, {self.max_start_epoch})")
         if any(not 0.0 <= a < 1.0 for a in self.alpha.values()):
             raise ValueError(f"alpha: every ratio must be in [0, 1) (got {self.alpha})")
+        if self.eval_lr == "learned" and self.lr_lr == 0:
+            raise ValueError("eval_lr: 'learned' needs lr_lr > 0 (at lr_lr 0 the student lr is not learned); "
+                             "set eval_lr: protocol")
         return self
 
     def alpha_for(self, ipc: int) -> float:

@@ -53,14 +53,10 @@ def _write(path: Path, metrics: dict) -> None:
 
 
 def set_lr(syn) -> float | None:
-    """The learning rate a set is evaluated at: the student lr that distillation learned (PAD with
-    lr_lr > 0, as PAD/MTT evaluate), else None (the protocol's lr, like every other set). With
-    lr_lr = 0 the stored value is only the experts' lr_teacher, a setting of expert training."""
-    if syn.lr is None:
-        return None
-    method = syn.meta.get("method")
-    learned = syn.meta.get("params", {}).get(method, {}).get("lr_lr", 1.0) > 0
-    return float(syn.lr) if learned else None
+    """The learning rate a set is evaluated at: the one stored in it (PAD with eval_lr: learned
+    stores the student lr it learned, as PAD/MTT evaluate), else None: the protocol's lr, like
+    every other set. The rule for storing it lives in one place, src/distill/__main__.py."""
+    return None if syn.lr is None else float(syn.lr)
 
 
 def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yaml")) -> dict:
@@ -69,15 +65,15 @@ def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yam
     from src.config import load_params
     from src.data import store
     from src.models.registry import describe
-    from src.protocol import evaluate_set, random_subset
-    from src.runtime import configure_threads, generator, pick_device
+    from src.protocol import anchor_subset, evaluate_set
+    from src.runtime import configure_threads, pick_device
 
     configure_threads()
     params = load_params(params_path)
     spec = getattr(params.evaluate, dataset)
     device = pick_device(params.device)
     ds = store.load(dataset)
-    idx = random_subset(ds.train.y, ipc, ds.num_classes, generator(params.seed, "cpu", "random-subset", dataset, ipc))
+    idx = anchor_subset(ds.train.y, ipc, ds.num_classes, params.seed, dataset)
     name = f"random_ipc{ipc}"
     with tracking.run("random", f"random-{dataset}-ipc{ipc}", {"dataset": dataset, "ipc": ipc, "seed": params.seed,
                       "evaluate": spec.model_dump(), "preset": params.preset},

@@ -247,3 +247,9 @@ def random_subset(labels: torch.Tensor, per_class: int, num_classes: int, gen: t
     idx = starts.view(-1, 1) + torch.arange(per_class).view(1, -1)
     return order[idx.flatten()]
 
+
+
+def anchor_subset(labels: torch.Tensor, per_class: int, num_classes: int, seed: int, dataset: str) -> torch.Tensor:
+    """The random real subset a distilled set of `per_class` images per class is compared with
+    (stage random@<dataset>-ipc<per_class>); whatever scores "random real" uses these indices."""
+    return random_subset(labels, per_class, num_classes, generator(seed, "cpu", "random-subset", dataset, per_class))

@@ -31,6 +31,8 @@ def test_paper_preset_merges_over_defaults():
     (lambda r: r["evaluate"]["mnist"]["model"].update(norm="weird"), r"evaluate.mnist.model.norm: Input should be 'none', 'batch'"),
     (lambda r: r.update(datasets=["cifar"]), r"datasets.0: Input should be 'mnist' or 'mhist'"),
     (lambda r: r.update(preset="huge"), r"preset: 'huge' has no section under 'presets'"),
+    (lambda r: r["distill"]["pad"]["mnist"].update(eval_lr="learned", lr_lr=0.0),
+     r"distill.pad.mnist: Value error, eval_lr: 'learned' needs lr_lr > 0"),
 ])
 def test_bad_values_name_the_key(mutate, message):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -7,6 +7,7 @@ from src.config import ModelSpec
 from src.protocol import (
     ModelBatch,
     Protocol,
+    anchor_subset,
     binary_auc,
     classification_metrics,
     evaluate_set,
@@ -111,6 +112,15 @@ def test_random_subset_is_per_class_and_seeded():
     assert torch.bincount(y[a]).tolist() == [4, 4, 4]
     with pytest.raises(ValueError, match="class 0 has 10 examples, fewer than 11"):
         random_subset(y, 11, 3, torch.Generator().manual_seed(0))
+
+
+def test_anchor_subset_is_the_random_stages_subset():
+    y = torch.arange(200) % 10
+    a = anchor_subset(y, 3, 10, 0, "mnist")
+    assert torch.equal(a, random_subset(y, 3, 10, generator(0, "cpu", "random-subset", "mnist", 3)))
+    assert torch.bincount(y[a]).tolist() == [3] * 10
+    assert not torch.equal(a, anchor_subset(y, 3, 10, 1, "mnist"))   # the seed, dataset and size pick it
+    assert not torch.equal(a, anchor_subset(y, 3, 10, 0, "mhist"))
 
 
 @pytest.mark.parametrize("layout,compiled", [("vmap", False), ("loop", True)])

@@ -1,15 +1,25 @@
-"""Small filesystem helpers: md5 and all-or-nothing directory writes."""
+"""Small filesystem helpers: md5 and all-or-nothing file and directory writes."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import json
+import os
 import shutil
 from pathlib import Path
 from typing import Iterator
 
 
 def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
+    """md5 of a file (the hash DVC records), computed once per process for an unchanged file."""
+    st = os.stat(path)
+    return _md5(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, chunk)
+
+
+@functools.lru_cache(maxsize=256)
+def _md5(path: str, size: int, mtime_ns: int, chunk: int) -> str:  # size and mtime key the cache
     h = hashlib.md5()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -53,3 +63,9 @@ def atomic_file(target: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(target)
+
+
+def write_json(path: str | Path, obj: dict) -> None:
+    """Write `obj` as indented JSON, all or nothing."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")

@@ -1,1 +1,5 @@
 """Neural-architecture search on a distilled proxy: `python -m src.nas --proxy synthetic|full|random`."""
+
+from pathlib import Path
+
+NAS_DIR = Path("reports/nas")  # studies, per-proxy results and the comparison: every NAS stage reads and writes here

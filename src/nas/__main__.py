@@ -29,9 +29,11 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
     from src import tracking
     from src.config import ModelSpec, TrainSpec, load_params
     from src.data import store
+    from src.data.fsutil import write_json
     from src.errors import UserError
     from src.models.convnet import max_depth
     from src.models.registry import describe
+    from src.nas import NAS_DIR
     from src.nas import study as st
     from src.nas.space import arch_key, choices, grid
     from src.runtime import configure_threads, pick_device, seeded
@@ -115,8 +117,8 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
         parent.metrics({k: out[k] for k in ("best_val", "search_seconds", "n_archs") if k in out})
         if "final_test_acc" in out:
             parent.metrics({"final_test_acc": out["final_test_acc"]})
-        path = st.NAS_DIR / f"{dataset}_{proxy}.json"
-        st.write_json(path, out)
+        path = NAS_DIR / f"{dataset}_{proxy}.json"
+        write_json(path, out)
         parent.artifact(path)
     say(f"nas {dataset}/{proxy}: best {best_key} (val {out['best_val']:.2f}%"
         + (f", retrained test {out['final_test_acc']:.2f}%" if final else "") + f"), search {out['search_seconds']:.0f}s -> {path}")

@@ -21,10 +21,11 @@ app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
 
 def compare_proxies(dataset: str) -> dict:
     from src import tracking
+    from src.data.fsutil import write_json
     from src.errors import UserError
     from src.figures import plt
+    from src.nas import NAS_DIR
     from src.nas.ranking import compare
-    from src.nas.study import NAS_DIR, write_json
 
     def read(proxy: str) -> dict | None:
         p = NAS_DIR / f"{dataset}_{proxy}.json"

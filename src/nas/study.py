@@ -13,7 +13,6 @@ or machines can share one study (`--storage postgresql://...`) with no trial los
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,12 @@ import torch
 from src.config import NAS, ModelSpec
 from src.data.fsutil import md5sum
 from src.data.store import Dataset
+from src.nas import NAS_DIR
 from src.nas.space import arch_key, choices, grid
 from src.protocol import ModelBatch, Protocol, predict, random_subset, train_models
 from src.runtime import generator
 
 PROXIES = ("full", "synthetic", "random")
-NAS_DIR = Path("reports/nas")
 
 
 @dataclass
@@ -203,13 +202,6 @@ def collect(study) -> dict[str, dict]:
             out[key] = {"number": t.number, "params": t.params, **{k: t.user_attrs[k] for k in
                         ("val_accs", "val_mean", "val_std", "seconds", "n_params", "mlflow_run_id")}}
     return out
-
-
-def write_json(path: Path, obj: dict) -> None:
-    from src.data.fsutil import atomic_file
-
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 __all__ = ["PROXIES", "choices", "grid", "proxy_data", "score_candidate", "open_study", "run_worker", "collect"]
