@@ -28,9 +28,8 @@ def module_file(name: str) -> Path | None:
 def imported_files(entry: str, skip: frozenset[str] = frozenset()) -> set[str]:
     """Project files reached from module `entry` through its imports (module-level and inside
     functions), not following the modules named in `skip`."""
-    todo, seen = [module_file(entry) or module_file(entry + ".__main__")], set()
-    if (main := module_file(entry + ".__main__")) is not None:
-        todo.append(main)
+    todo = [f for f in (module_file(entry), module_file(entry + ".__main__")) if f is not None]
+    seen: set[str] = set()
     while todo:
         f = todo.pop()
         rel = f.relative_to(REPO).as_posix()
