@@ -8,7 +8,6 @@ Writes models/baseline/<dataset>.safetensors and reports/metrics/<dataset>/basel
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -24,7 +23,7 @@ def baseline(dataset: str, params_path: Path = Path("params.yaml")) -> dict:
     from src import tracking
     from src.config import load_params
     from src.data import store
-    from src.data.fsutil import atomic_file
+    from src.data.fsutil import atomic_file, write_json
     from src.models.registry import build, complexity, describe
     from src.protocol import classification_metrics
     from src.runtime import configure_threads, pick_device, seeded
@@ -64,8 +63,7 @@ def baseline(dataset: str, params_path: Path = Path("params.yaml")) -> dict:
             state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
             save_file(state, str(tmp), metadata={"spec": spec.model.model_dump_json(), "dataset": dataset})
         out = Path("reports/metrics") / dataset / "baseline.json"
-        with atomic_file(out) as tmp:
-            tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+        write_json(out, metrics)
         log.artifact(out)
     say(f"baseline {dataset}: {metrics['model']} test accuracy {metrics['test_acc']:.2f}% in "
         f"{metrics['train_seconds']:.0f}s on {device} -> {out}, {weights}")

@@ -45,13 +45,6 @@ def _summary(result, prefix: str = "") -> dict:
     return out
 
 
-def _write(path: Path, metrics: dict) -> None:
-    from src.data.fsutil import atomic_file
-
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-
-
 def set_lr(syn) -> float | None:
     """The learning rate a set is evaluated at: the one stored in it (PAD with eval_lr: learned
     stores the student lr it learned, as PAD/MTT evaluate), else None: the protocol's lr, like
@@ -64,6 +57,7 @@ def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yam
     from src import tracking
     from src.config import load_params
     from src.data import store
+    from src.data.fsutil import write_json
     from src.models.registry import describe
     from src.protocol import anchor_subset, evaluate_set
     from src.runtime import configure_threads, pick_device
@@ -84,7 +78,7 @@ def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yam
                    "seconds": r.seconds, "device": str(device), "preset": params.preset}
         log.metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
         out = METRICS / dataset / f"{name}.json"
-        _write(out, metrics)
+        write_json(out, metrics)
     say(f"random {dataset} ipc {ipc}: {metrics['acc_mean']:.2f} ± {metrics['acc_std']:.2f}% over "
         f"{metrics['n_models']} models -> {out}")
     return metrics
@@ -94,6 +88,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     from src import tracking
     from src.config import find_run, load_params
     from src.data import store
+    from src.data.fsutil import write_json
     from src.distill import synthetic
     from src.errors import UserError
     from src.models.registry import describe
@@ -134,7 +129,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
         metrics.update(cross=cross, seconds=r.seconds, device=str(device), preset=params.preset)
         log.metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
         out = METRICS / run.dataset / f"{run.name}.json"
-        _write(out, metrics)
+        write_json(out, metrics)
         log.artifact(out)
     say(f"evaluate {name}: {metrics['acc_mean']:.2f} ± {metrics['acc_std']:.2f}% (random real "
         f"{rand['acc_mean']:.2f}%, {metrics['gain_over_random']:+.2f}) -> {out}")

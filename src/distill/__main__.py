@@ -12,6 +12,7 @@ loss curve under reports/figures/<dataset>/. Checkpoints go to models/checkpoint
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import typer
 
@@ -20,6 +21,18 @@ from src.ui import cli_errors, say
 app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
 CKPT_DIR = Path("models/checkpoints")
 EXPERTS = Path("models/experts")
+
+
+class Outcome(NamedTuple):
+    """What a method hands back to the stage: the run, its settings hash, the metadata it adds to
+    the set, a summary for the console, and the lr stored in the set (None: evaluate at the
+    protocol's lr, see src/evaluate.set_lr)."""
+
+    result: Any
+    key: str
+    meta: dict
+    summary: str = ""
+    eval_lr: float | None = None
 
 
 def run_distill(name: str, params_path: Path = Path("params.yaml"), resume: bool = True) -> Path:
@@ -44,20 +57,21 @@ def run_distill(name: str, params_path: Path = Path("params.yaml"), resume: bool
     inputs = [store.PROCESSED / run.dataset / "data.safetensors"]
     with tracking.run("distill", f"distill-{name}", {**settings, "preset": params.preset, "device": str(device)},
                       inputs=inputs, tags={"dataset": run.dataset, "method": run.method}) as log:
-        result, extra, summary = method(name, run, cfg, ds, params.seed, device, settings, resume, log)
-        train_lr = extra.pop("train_lr", None)
+        outcome = method(name, run, cfg, ds, params.seed, device, settings, resume, log)
+        result = outcome.result
         meta = {"dataset": run.dataset, "method": run.method, "ipc": run.ipc, "init": run.init,
-                "mean": list(ds.mean), "std": list(ds.std), "params_hash": extra.pop("key"), "params": settings,
-                "seed": params.seed, **tracking.git_state(), "seconds": result.seconds, "device": str(device), **extra}
-        synthetic.save(out, result.images, result.labels, meta, lr=train_lr)
+                "mean": list(ds.mean), "std": list(ds.std), "params_hash": outcome.key, "params": settings,
+                "seed": params.seed, **tracking.git_state(), "seconds": result.seconds, "device": str(device),
+                **outcome.meta}
+        synthetic.save(out, result.images, result.labels, meta, lr=outcome.eval_lr)
         _figures(name, run, ds, result, cfg.iterations, log)
         iters = max(1, cfg.iterations - result.resumed_from)
         log.metrics({"seconds": result.seconds, "ms_per_iter": 1000 * result.seconds / iters,
-                     **{k: v for k, v in extra.items() if isinstance(v, (int, float))}})
+                     **{k: v for k, v in outcome.meta.items() if isinstance(v, (int, float))}})
         log.artifact(out)
     (CKPT_DIR / f"{run.dataset}_{run.name}.safetensors").unlink(missing_ok=True)
     say(f"distill {name}: {cfg.iterations} iterations in {result.seconds:.0f}s, final loss "
-        f"{result.losses[-1] if result.losses else float('nan'):.4f}{summary} -> {out}")
+        f"{result.losses[-1] if result.losses else float('nan'):.4f}{outcome.summary} -> {out}")
     return out
 
 
@@ -83,7 +97,7 @@ def _datadam(name, run, cfg, ds, seed, device, settings, resume, log):
                              lambda it, row: log.metrics(row, step=it), progress=_progress(name))
     if result.resumed_from:
         say(f"  resumed from iteration {result.resumed_from} ({ckpt})")
-    return result, {"key": key}, ""
+    return Outcome(result, key, {})
 
 
 def _pad(name, run, cfg, ds, seed, device, settings, resume, log):
@@ -103,16 +117,16 @@ def _pad(name, run, cfg, ds, seed, device, settings, resume, log):
                          lambda it, row: log.metrics(row, step=it), progress=_progress(name))
     if result.resumed_from:
         say(f"  resumed from iteration {result.resumed_from} ({ckpt})")
-    extra = {"key": key, "experts": str(root), "n_experts": experts.n, "alpha": cfg.alpha_for(run.ipc),
-             "learned_lr": float(result.lr), "skipped": result.skipped, "peak_mem_mb": result.peak_mem_mb,
-             "unroll": result.unroll, "init_misclassified": result.init_fallback}
-    if cfg.eval_lr == "learned":  # stored in the set: evaluation trains at it; else the protocol's lr applies
-        extra["train_lr"] = result.lr
+    meta = {"experts": str(root), "n_experts": experts.n, "alpha": cfg.alpha_for(run.ipc),
+            "learned_lr": float(result.lr), "skipped": result.skipped, "peak_mem_mb": result.peak_mem_mb,
+            "unroll": result.unroll, "init_misclassified": result.init_fallback}
     if result.init_fallback:
         say(f"  note: {result.init_fallback} initial images are misclassified by the expert (too few correct ones "
             "in their class); they start from the lowest-loss misclassified images")
-    return result, extra, (f", learned lr {float(result.lr):.4g}, {result.skipped} skipped, "
-                           f"peak memory {result.peak_mem_mb:.0f} MB ({result.unroll} unroll)")
+    summary = (f", learned lr {float(result.lr):.4g}, {result.skipped} skipped, "
+               f"peak memory {result.peak_mem_mb:.0f} MB ({result.unroll} unroll)")
+    # only eval_lr: learned stores the lr in the set; otherwise the protocol's lr applies
+    return Outcome(result, key, meta, summary, eval_lr=result.lr if cfg.eval_lr == "learned" else None)
 
 
 def _figures(name, run, ds, result, iterations, log) -> None:

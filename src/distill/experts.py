@@ -24,7 +24,7 @@ from torch import nn
 
 from src.augment import DSA
 from src.config import ExpertSpec, ModelSpec
-from src.data.fsutil import atomic_file, md5sum
+from src.data.fsutil import atomic_file, md5sum, write_json
 from src.distill.curriculum import Curriculum, epoch_indices
 from src.errors import DataError
 from src.models.registry import build
@@ -138,8 +138,7 @@ def save_difficulty(path: Path, indices: torch.Tensor, scores: torch.Tensor) -> 
 
 
 def write_manifest(root: Path, manifest: dict) -> None:
-    with atomic_file(root / "manifest.json") as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json(root / "manifest.json", manifest)
 
 
 def resumable_manifest(root: Path, key: str) -> dict | None:
