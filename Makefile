@@ -9,6 +9,12 @@ ifneq ($(wildcard ../shared/datasets/mnist/MD5SUMS),)
 export DD_MNIST_DIR ?= $(abspath ../shared/datasets/mnist)
 endif
 
+# glibc keeps freed tensor memory instead of handing it back to the kernel after every training
+# step (which then page-faults it back in): same results, less system time. Measured by
+# benchmarks/bench_malloc.py (results in benchmarks/results/malloc_cpu.json); a GLIBC_TUNABLES of
+# your own wins.
+MALLOC_TUNABLES := glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432:glibc.malloc.top_pad=268435456
+
 .PHONY: install repro test lint bench
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -16,6 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+repro: export GLIBC_TUNABLES ?= $(MALLOC_TUNABLES)
 repro: install
 	dvc repro
 	dvc metrics show
