@@ -46,7 +46,9 @@ r = evaluate_set(ds.normalize(ds.train.x[idx]), ds.train.y[idx], ds.test.x, ds.t
                  ds.num_classes, proto, 2, 0, torch.device("cpu"), batched=False)
 print('{"accs": %s, "ms_per_iter": %.1f}' % (r.accs, 1000 * r.seconds / 200))
 """
-TUNED = "glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432:glibc.malloc.top_pad=268435456"
+# the one definition is the Makefile's, which `make repro` exports
+TUNED = next(line.split(":=", 1)[1].strip() for line in (ROOT / "Makefile").read_text().splitlines()
+             if line.startswith("MALLOC_TUNABLES :="))
 WORKLOADS = {
     "datadam_ipc10": [sys.executable, "benchmarks/bench_datadam.py", "--device", "cpu", "--ipc", "10", "--iterations", "40"],
     "pad_n30": [sys.executable, "benchmarks/bench_pad.py", "--device", "cpu", "--width", "64", "--syn-steps", "30",
