@@ -64,6 +64,8 @@ class TrainSpec(Strict):
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
     channels_last: bool = True
+    compile: bool = Field(False, description="CPU: torch.compile the training step (full-size minibatches)")
+    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the forward passes (AMX/AVX-512 bf16)")
 
 
 class Baseline(Strict):
@@ -86,6 +88,7 @@ class EvalSpec(Strict):
     dsa: bool = True
     dsa_strategy: str = Field("color_crop_cutout_flip_scale_rotate", pattern=r"^(none|[a-z]+(_[a-z]+)*)$")
     compile: bool = Field(True, description="CPU: torch.compile the training step (see src/protocol.py)")
+    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the models' forward passes (AMX/AVX-512 bf16)")
 
 
 class Evaluate(Strict):
@@ -149,6 +152,8 @@ class ExpertSpec(Strict):
     score_models: int = Field(2, ge=1, le=100)
     score_epochs: int = Field(2, ge=1, le=100)
     fp16: bool = Field(False, description="store trajectories in float16 (half the disk; matching runs in fp32)")
+    compile: bool = Field(False, description="CPU: torch.compile the training step (full-size minibatches)")
+    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the training forward (AMX/AVX-512 bf16)")
 
     @model_validator(mode="after")
     def _ordered(self):

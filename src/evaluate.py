@@ -28,7 +28,7 @@ def _protocol(spec):
 
     return Protocol(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, momentum=spec.momentum,
                     weight_decay=spec.weight_decay, dsa_strategy=spec.dsa_strategy if spec.dsa else "none",
-                    compile=spec.compile)
+                    compile=spec.compile, amp_cpu=spec.amp_cpu)
 
 
 def _summary(result, prefix: str = "") -> dict:

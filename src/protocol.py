@@ -48,6 +48,7 @@ class Protocol:
     weight_decay: float = 5e-4
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
     compile: bool = False  # torch.compile the training forward/backward (applied on the CPU only)
+    amp_cpu: bool = False  # bf16 autocast of the forward passes (applied on the CPU only; AMX/AVX-512 bf16)
 
 
 @dataclass
@@ -145,6 +146,7 @@ def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Pr
                           weight_decay=proto.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[proto.epochs // 2], gamma=0.1)
     n, N = len(x), models.n
+    amp = proto.amp_cpu and x.device.type == "cpu"
     models.train(True)
     history = []
     for epoch in range(proto.epochs):
@@ -155,9 +157,10 @@ def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Pr
             xb, yb = x[idx], y[idx]  # (N, b, ...)
             if dsa.enabled:
                 xb = dsa(xb.flatten(0, 1), gen).view_as(xb)
-            logits = models(xb)
-            # mean over every (model, sample) pair x N == sum over models of each model's mean loss
-            loss = soft_cross_entropy(logits.flatten(0, 1), yb.flatten(0, 1)) * N
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                logits = models(xb)
+                # mean over every (model, sample) pair x N == sum over models of each model's mean loss
+                loss = soft_cross_entropy(logits.flatten(0, 1).float(), yb.flatten(0, 1)) * N
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -171,13 +174,16 @@ def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Pr
 
 
 @torch.no_grad()
-def predict(models: ModelBatch, x_uint8: torch.Tensor, normalize, batch: int = 1000) -> torch.Tensor:
-    """Logits (N, n, K) of every model on uint8 images, in eval mode."""
+def predict(models: ModelBatch, x_uint8: torch.Tensor, normalize, batch: int = 1000, amp_cpu: bool = False) -> torch.Tensor:
+    """Logits (N, n, K) of every model on uint8 images, in eval mode (float32; the forward under
+    bf16 autocast when amp_cpu and on the CPU)."""
     models.train(False)
+    device = models.params[next(iter(models.params))].device
     out = []
     for start in range(0, len(x_uint8), batch):
-        xb = normalize(x_uint8[start:start + batch].to(models.params[next(iter(models.params))].device))
-        out.append(models(xb, shared_input=True).float())
+        xb = normalize(x_uint8[start:start + batch].to(device))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp_cpu and device.type == "cpu"):
+            out.append(models(xb, shared_input=True).float())
     return torch.cat(out, 1)
 
 
@@ -228,7 +234,7 @@ def evaluate_set(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y:
                             layout=layout, compile=proto.compile and device.type == "cpu")
         gen = generator(seed, device, "eval-train", first, n)
         train_models(models, x, y, proto, gen, lr=lr)
-        logits.append(predict(models, test_x, normalize))
+        logits.append(predict(models, test_x, normalize, amp_cpu=proto.amp_cpu))
     m = classification_metrics(torch.cat(logits, 0), test_y, num_classes)
     return EvalResult(m["acc"], m["balanced_acc"], m.get("auc"), time.perf_counter() - t0)
 

@@ -65,6 +65,7 @@ def acc_vs_ipc_figure(dataset: str, data: dict, path: Path) -> None:
     ax.legend(fontsize=6, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def full_vs_distilled_figure(dataset: str, data: dict, path: Path) -> None:
@@ -85,6 +86,7 @@ def full_vs_distilled_figure(dataset: str, data: dict, path: Path) -> None:
     fig.suptitle(f"{dataset}: full-data training vs training on distilled sets (timed in code)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def summary_markdown(datasets: dict[str, dict], figures: dict[str, list[str]]) -> str:

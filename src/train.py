@@ -18,15 +18,38 @@ from src.data.store import Dataset, Split
 from src.runtime import generator
 from src.ui import progress
 
+LossStep = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
-def sgd_pass(net: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor,
+
+def loss_step(net: nn.Module, batch_size: int, device: torch.device, compile: bool = False,
+              amp_cpu: bool = False) -> LossStep:
+    """(x, y) -> (logits, cross-entropy) for one network in training mode. On the CPU, optionally
+    torch.compile'd and under bf16 autocast (the loss in float32). Only full-size minibatches run
+    compiled: the last, shorter one of an epoch runs eager instead of compiling a second graph
+    (the curriculum changes its size every epoch)."""
+    def eager(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = net(x)
+        return logits, F.cross_entropy(logits.float(), y)
+
+    cpu = device.type == "cpu"
+    fast = torch.compile(eager, dynamic=False) if compile and cpu else eager
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp_cpu and cpu):
+            return (fast if len(x) == batch_size else eager)(x, y)
+
+    return step
+
+
+def sgd_pass(step: LossStep, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor,
              batch_size: int, augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
-    """One pass of minibatch SGD with cross-entropy over x[order] (normalised images, int labels),
-    `augment` applied to every minibatch (e.g. DSA). Used by the PAD experts and the EL2N models."""
+    """One pass of minibatch SGD with cross-entropy (`step`, from loss_step) over x[order]
+    (normalised images, int labels), `augment` applied to every minibatch (e.g. DSA). Used by the
+    PAD experts and the EL2N models."""
     for start in range(0, len(order), batch_size):
         b = order[start:start + batch_size]
         xb = x[b] if augment is None else augment(x[b])
-        loss = F.cross_entropy(net(xb), y[b])
+        _, loss = step(xb, y[b])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -60,6 +83,7 @@ def fit(model: nn.Module, ds: Dataset, spec: TrainSpec, seed: int, device: torch
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=spec.epochs * steps_per_epoch)
     gen = generator(seed, "cpu", "baseline-shuffle")
     x_all, y_all = ds.train.x.to(device), ds.train.y.to(device)
+    step = loss_step(model, spec.batch_size, device, spec.compile, spec.amp_cpu)
     t0 = time.perf_counter()
     for epoch in range(spec.epochs):
         model.train()
@@ -71,8 +95,7 @@ def fit(model: nn.Module, ds: Dataset, spec: TrainSpec, seed: int, device: torch
             x, y = ds.normalize(x_all[idx]), y_all[idx]
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            logits, loss = step(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

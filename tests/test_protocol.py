@@ -11,6 +11,7 @@ from src.protocol import (
     binary_auc,
     classification_metrics,
     evaluate_set,
+    predict,
     random_subset,
     soft_cross_entropy,
     train_models,
@@ -139,3 +140,18 @@ def test_layouts_train_identically_to_the_plain_loop(layout, compiled):
     assert moved > 1e-3  # training did change the weights
     for k in ref.params:
         assert torch.allclose(other.params[k], ref.params[k], atol=1e-4, rtol=1e-3), k
+
+
+def test_bf16_protocol_trains_and_predicts_float32_logits_like_fp32():
+    """amp_cpu: the models train under bf16 autocast (weights stay float32) and score like fp32."""
+    x, y = toy_digits(3, 0)
+    tx, ty = toy_digits(20, 1)
+    kw = dict(spec=SPEC, num_classes=10, n_models=2, seed=0, device=torch.device("cpu"))
+    fp32 = evaluate_set(norm(x), y, tx, ty, norm, proto=Protocol(epochs=30, dsa_strategy="none"), **kw)
+    bf16 = evaluate_set(norm(x), y, tx, ty, norm, proto=Protocol(epochs=30, dsa_strategy="none", amp_cpu=True), **kw)
+    assert min(bf16.accs) > 80 and abs(np.mean(bf16.accs) - np.mean(fp32.accs)) < 5
+    mb = ModelBatch(SPEC, 1, 10, (16, 16), 1, seed=0, device=torch.device("cpu"))
+    train_models(mb, norm(x), y, Protocol(epochs=2, dsa_strategy="none", amp_cpu=True), generator(0, "cpu"))
+    assert all(p.dtype == torch.float32 for p in mb.params.values())
+    logits = predict(mb, tx, norm, amp_cpu=True)
+    assert logits.dtype == torch.float32 and logits.shape == (1, len(tx), 10)

@@ -12,11 +12,14 @@ loss curve under reports/figures/<dataset>/. Checkpoints go to models/checkpoint
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import typer
 
 from src.ui import cli_errors, say
+
+if TYPE_CHECKING:
+    import torch
 
 app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
 CKPT_DIR = Path("models/checkpoints")
@@ -25,14 +28,14 @@ EXPERTS = Path("models/experts")
 
 class Outcome(NamedTuple):
     """What a method hands back to the stage: the run, its settings hash, the metadata it adds to
-    the set, a summary for the console, and the lr stored in the set (None: evaluate at the
-    protocol's lr, see src/evaluate.set_lr)."""
+    the set, a summary for the console, and the lr stored in the set (PAD's learned lr, a 0-d
+    tensor; None: evaluate at the protocol's lr, see src/evaluate.set_lr)."""
 
     result: Any
     key: str
     meta: dict
     summary: str = ""
-    eval_lr: float | None = None
+    eval_lr: torch.Tensor | None = None
 
 
 def run_distill(name: str, params_path: Path = Path("params.yaml"), resume: bool = True) -> Path:

@@ -14,7 +14,7 @@ from src.augment import DSA
 from src.config import ExpertSpec
 from src.models.registry import build
 from src.runtime import generator, seeded
-from src.train import sgd_pass
+from src.train import loss_step, sgd_pass
 
 
 def el2n(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -30,10 +30,11 @@ def train_briefly(x: torch.Tensor, y: torch.Tensor, spec: ExpertSpec, num_classe
         net = build(spec.model, x.shape[1], num_classes, tuple(x.shape[2:])).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=spec.lr_teacher, momentum=0.9, weight_decay=5e-4)
     dsa, gen = DSA(spec.dsa_strategy), generator(seed, device, "el2n-train", k)
+    step = loss_step(net, spec.batch_size, device, spec.compile, spec.amp_cpu)
     net.train()
     for _ in progress(range(spec.score_epochs), desc=f"EL2N model {k + 1}/{spec.score_models}"):
         perm = torch.randperm(len(x), generator=gen, device=device)
-        sgd_pass(net, opt, x, y, perm, spec.batch_size, lambda xb: dsa(xb, gen))
+        sgd_pass(step, opt, x, y, perm, spec.batch_size, lambda xb: dsa(xb, gen))
     return net
 
 

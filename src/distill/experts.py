@@ -29,7 +29,7 @@ from src.distill.curriculum import Curriculum, epoch_indices
 from src.errors import DataError
 from src.models.registry import build
 from src.runtime import generator, seeded
-from src.train import sgd_pass
+from src.train import loss_step, sgd_pass
 
 FORMAT = "ddkit-experts/1"
 
@@ -51,11 +51,12 @@ def train_expert(x: torch.Tensor, y: torch.Tensor, scores: torch.Tensor, spec: E
     dsa, gen = DSA(spec.dsa_strategy), generator(seed, device, "expert-train", index)
     epochs = min(spec.keep_epochs, spec.epochs)
     traj = [flat_params(net).cpu()]
+    step = loss_step(net, spec.batch_size, device, spec.compile, spec.amp_cpu)
     net.train()
     for epoch in progress(range(epochs), desc=f"expert {index + 1}/{spec.n_experts}"):
         idx = epoch_indices(scores, y, num_classes, curriculum, epoch).to(device)
         idx = idx[torch.randperm(len(idx), generator=gen, device=device)]
-        sgd_pass(net, opt, x, y, idx, spec.batch_size, lambda xb: dsa(xb, gen))
+        sgd_pass(step, opt, x, y, idx, spec.batch_size, lambda xb: dsa(xb, gen))
         traj.append(flat_params(net).cpu())
     return torch.stack(traj), net
 

@@ -27,7 +27,7 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
     import time
 
     from src import tracking
-    from src.config import ModelSpec, TrainSpec, load_params
+    from src.config import ModelSpec, load_params
     from src.data import store
     from src.data.fsutil import write_json
     from src.errors import UserError
@@ -111,7 +111,9 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
                 from src.models.registry import build
 
                 model = build(best, ds.channels, ds.num_classes, ds.im_size)
-            fit(model, ds, TrainSpec(model=best, epochs=cfg.final_epochs), seed, device)
+            # the baseline's full-data recipe (lr, batch, compile, bf16) for the NAS's final_epochs
+            recipe = getattr(params.baseline, dataset).model_copy(update={"model": best, "epochs": cfg.final_epochs})
+            fit(model, ds, recipe, seed, device)
             out["final_test_acc"] = accuracy(model, ds.test, ds, device)[0]
             out["final_model"] = describe(best)
         parent.metrics({k: out[k] for k in ("best_val", "search_seconds", "n_archs") if k in out})
