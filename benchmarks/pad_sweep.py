@@ -8,13 +8,17 @@ images with the shared protocol (at the learned student lr when the variant's `e
 `learned`, as the pipeline does, else at the protocol's lr; `--eval-lr` overrides) and score them on the
 validation split (settings are chosen there; `--split test` for the test split). Prints one JSON
 line per variant (accuracies, final loss, learned lr, seconds). `--save DIR` keeps each final set,
-`--load DIR` re-scores saved sets without distilling. Reads data/processed/mnist, the experts
-(`--experts`, default models/experts/mnist) and params.yaml.
+`--load DIR` re-scores saved sets without distilling. `--pipeline-set` also scores the set the
+pipeline built (data/distilled/mnist/pad_ipc<ipc>_real.safetensors). `--amp-cpu` runs each
+variant's distillation under bf16 autocast (an outer torch.autocast: what a bf16 unroll would give;
+the pipeline has no such setting yet). Reads data/processed/mnist, the experts (`--experts`,
+default models/experts/mnist) and params.yaml.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -58,6 +62,8 @@ def main() -> None:
                     help="score on the validation split (default: settings are chosen there, never on test) or test")
     ap.add_argument("--save", type=Path, default=None, help="also write each final set to DIR/<variant>.safetensors")
     ap.add_argument("--load", type=Path, default=None, help="score DIR/<variant>.safetensors (saved by --save) instead of distilling")
+    ap.add_argument("--pipeline-set", action="store_true", help="also score the pipeline's PAD set the same way")
+    ap.add_argument("--amp-cpu", action="store_true", help="distil under bf16 autocast (CPU)")
     args = ap.parse_args()
     configure_threads()
     params = load_params()
@@ -72,6 +78,17 @@ def main() -> None:
                           ds.num_classes, _protocol(spec), args.models, params.seed, device)
         print(json.dumps({"variant": "random_real_anchor", "ipc": args.ipc, "split": args.split, "eval_lr": spec.lr,
                           "acc_mean": round(float(np.mean(ev.accs)), 2), "accs": [round(a, 2) for a in ev.accs]}), flush=True)
+    if args.pipeline_set:
+        from src.distill import synthetic
+        from src.evaluate import set_lr
+
+        path = Path("data/distilled/mnist") / f"pad_ipc{args.ipc}_real.safetensors"
+        syn = synthetic.load(path, "mnist", ds.mean, ds.std)
+        ev = evaluate_set(syn.images, syn.labels, split.x, split.y, ds.normalize, spec.model, ds.num_classes,
+                          _protocol(spec), args.models, params.seed, device, lr=set_lr(syn))
+        print(json.dumps({"variant": "pipeline_set", "file": str(path), "content_hash": syn.meta["content_hash"],
+                          "split": args.split, "acc_mean": round(float(np.mean(ev.accs)), 2),
+                          "accs": [round(a, 2) for a in ev.accs], "eval_seconds": round(ev.seconds, 1)}), flush=True)
     for text in args.variant:
         name, updates = parse_variant(text)
         cfg = PADSpec.model_validate({**base.model_dump(), **updates})
@@ -83,7 +100,10 @@ def main() -> None:
             row["loaded_from"] = str(args.load / f"{name}.safetensors")
         else:
             t0 = time.perf_counter()
-            r = pad.distill(ds, experts, cfg, args.ipc, params.seed, device)
+            amp = torch.autocast("cpu", dtype=torch.bfloat16) if args.amp_cpu else contextlib.nullcontext()
+            with amp:
+                r = pad.distill(ds, experts, cfg, args.ipc, params.seed, device)
+            row["distill_amp_cpu"] = args.amp_cpu
             images, labels, learned_lr = r.images, r.labels, float(r.lr)
             tail = r.losses[-20:]
             row.update(final_loss_mean20=round(sum(tail) / len(tail), 4), skipped=r.skipped,
