@@ -8,12 +8,14 @@ their values) so it needs no experts stage. `--data mnist` reads data/processed/
 `--data mhist-fixture` makes random 2-class RGB images at --resolution. Prints one JSON line:
 ms_per_iter, floor_ms (N plain forward/backward steps of the student on the same batches, no
 second-order terms), peak memory (CUDA allocator peak, or the process's max RSS on the CPU:
-run one mode per process to compare modes).
+run one mode per process to compare modes). `--amp-cpu` runs the distillation and the floor under
+bf16 autocast on the CPU (an outer torch.autocast; the pipeline has no such PAD setting yet).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import sys
@@ -58,7 +60,14 @@ def main() -> None:
     ap.add_argument("--syn-steps", type=int, default=10)
     ap.add_argument("--batch-syn", type=int, default=50)
     ap.add_argument("--unroll", default="full", choices=["full", "checkpointed"])
+    ap.add_argument("--amp-cpu", action="store_true", help="bf16 autocast on the CPU (distillation and floor)")
     args = ap.parse_args()
+    amp = torch.autocast("cpu", dtype=torch.bfloat16) if args.amp_cpu else contextlib.nullcontext()
+    with amp:
+        run(args)
+
+
+def run(args) -> None:
     configure_threads()
     device = pick_device(args.device)
     ds = store.load("mnist") if args.data == "mnist" else fixture(args.resolution)
@@ -98,7 +107,7 @@ def main() -> None:
         "device_name": torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine()),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "data": args.data, "resolution": ds.im_size[0],
         "ipc": args.ipc, "syn_steps": args.syn_steps, "batch_syn": args.batch_syn, "depth": args.depth, "width": args.width,
-        "unroll": result.unroll, "iterations": args.iterations, "ms_per_iter": round(per_iter * 1000, 1),
+        "unroll": result.unroll, "amp_cpu": args.amp_cpu, "iterations": args.iterations, "ms_per_iter": round(per_iter * 1000, 1),
         "floor_ms": round(floor * 1000, 1), "ratio_to_floor": round(per_iter / floor, 2),
         "peak_memory_mb": round(result.peak_mem_mb, 1),
         "peak_memory_kind": "cuda_allocated" if device.type == "cuda" else "process_max_rss",
