@@ -86,8 +86,11 @@ def datadam_probe(ds: Dataset, compile_: bool, iterations: int) -> dict:
         datadam.distill(ds, cfg.model_copy(update={"iterations": n}), 1, "real", 0, DEVICE)
 
     ms = timed(run, iterations) * 1000
+    # dsa_siamese/features/loss: the separate eager calls before session 8; matching_loss: the one
+    # (compiled) region that holds DSA's apply, the features and the loss since then
     parts = {"dsa_siamese": ("augment.py", "siamese"), "features": ("datadam.py", "attention_features"),
-             "loss": ("datadam.py", "datadam_loss"), "backward": ("_tensor.py", "backward"),
+             "loss": ("datadam.py", "datadam_loss"), "dsa_sample": ("augment.py", "sample"),
+             "matching_loss": ("datadam.py", "matching_loss"), "backward": ("_tensor.py", "backward"),
              "sampler": ("datadam.py", "__call__"), "reinit": ("init.py", "reinit_"),
              "optimizer_step": ("optimizer.py", "wrapper")}
     return {"ms_per_iter": round(ms, 2), "aten_ops_per_iter": round(op_count(run, 5)),

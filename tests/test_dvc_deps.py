@@ -12,9 +12,9 @@ from tests.conftest import REPO
 # Modules that cannot change a stage's outputs: console output, error types, MLflow logging.
 NO_OUTPUT_EFFECT = {"src/ui.py", "src/errors.py", "src/tracking.py", "src/cli.py"}
 # Modules a stage imports but never runs: `runs` (stage distill) holds DataDAM runs only (config
-# rejects PAD there), and the shared CLI imports PAD's modules inside its PAD branch alone, so
-# tuning PAD does not rerun the DataDAM distillations.
-NOT_RUN = {"distill": {"src.distill.pad", "src.distill.experts"}}
+# rejects PAD there), and the shared CLI imports each method's modules inside that method's branch
+# alone, so tuning PAD does not rerun the DataDAM distillations, nor DataDAM the PAD ones.
+NOT_RUN = {"distill": {"src.distill.pad", "src.distill.experts"}, "distill-pad": {"src.distill.datadam"}}
 
 
 def module_file(name: str) -> Path | None:

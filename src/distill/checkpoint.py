@@ -16,6 +16,10 @@ from safetensors.torch import safe_open, save_file
 from src.data.fsutil import atomic_file
 
 
+class NonFiniteError(RuntimeError):
+    """The loss, gradients or images became NaN/inf; the run stops and its last good checkpoint is kept."""
+
+
 def save(path: Path, key: str, iteration: int, images: torch.Tensor, momentum: torch.Tensor | None,
          **extra: torch.Tensor) -> None:
     """`key` identifies the run's settings (a params hash): a checkpoint only resumes its own run."""

@@ -19,6 +19,7 @@ updates (K outer initialisations x T image steps x zeta network steps).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,15 +32,12 @@ from src.augment import DSA
 from src.config import DataDAMSpec
 from src.data.store import Dataset
 from src.distill import checkpoint
+from src.distill.checkpoint import NonFiniteError
 from src.errors import UserError
 from src.models.init import reinit_
 from src.models.registry import build
 from src.protocol import random_subset, soft_cross_entropy
 from src.runtime import generator
-
-
-class NonFiniteError(RuntimeError):
-    """The loss or the images became NaN/inf; the last good checkpoint is kept."""
 
 
 def abs_pow(f: torch.Tensor, power: float) -> torch.Tensor:
@@ -64,6 +62,21 @@ def attention_features(net, x: torch.Tensor, power: float) -> tuple[list[torch.T
     and pooling into few passes over the (memory-bound) activations."""
     feats, emb = net.blocks(x)
     return [attention_map(f, power) for f in feats[:-1]], emb.float()
+
+
+def matching_loss(net, x_real: torch.Tensor, x_syn: torch.Tensor, p: dict[str, torch.Tensor], groups_real: torch.Tensor,
+                  labels: torch.Tensor, *, dsa: DSA, num_classes: int, power: float, lam: float, scale: float,
+                  use_amp: bool, device_type: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One iteration's (attention loss, embedding loss): the siamese DSA transform with the drawn
+    parameters `p` (one draw per class), the features of both batches and the loss. Kept in one
+    function so that torch.compile makes one graph of it (fewer, fused kernels and one backward
+    call: on a GPU the iteration is bound by host work, benchmarks/results/host_overhead_cpu.json)."""
+    x_real, x_syn = dsa.apply(x_real, p, groups_real), dsa.apply(x_syn, p, labels)
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_amp):
+        with torch.no_grad():
+            real_att, real_emb = attention_features(net, x_real, power)
+        syn_att, syn_emb = attention_features(net, x_syn, power)
+    return datadam_loss(real_att, real_emb, syn_att, syn_emb, num_classes, lam, scale)
 
 
 def class_means(x: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -145,9 +158,10 @@ def distill(ds: Dataset, cfg: DataDAMSpec, ipc: int, init: str, seed: int, devic
     dsa = DSA(cfg.dsa_strategy)
     groups_real = torch.arange(K, device=device).repeat_interleave(cfg.batch_real)
     use_amp = cfg.amp and (device.type == "cuda" or cfg.amp_cpu)
-    features = attention_features
+    step_loss = functools.partial(matching_loss, dsa=dsa, num_classes=K, power=cfg.power, lam=cfg.lam, scale=cfg.scale,
+                                  use_amp=use_amp, device_type=device.type)
     if cfg.compile:
-        features = torch.compile(attention_features, dynamic=False)
+        step_loss = torch.compile(step_loss, dynamic=False)
     pending: list[torch.Tensor] = []
     losses: list[float] = []
     t0 = time.perf_counter()
@@ -157,12 +171,8 @@ def distill(ds: Dataset, cfg: DataDAMSpec, ipc: int, init: str, seed: int, devic
             reinit_(net, generator(seed, device, "datadam-net", it // cfg.inner_steps))
         net.train()
         x_real = ds.normalize(x_train[sampler(cfg.batch_real, gen)])
-        x_real, x_syn = dsa.siamese([x_real, images], [groups_real, labels], K, gen)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            with torch.no_grad():
-                real_att, real_emb = features(net, x_real, cfg.power)
-            syn_att, syn_emb = features(net, x_syn, cfg.power)
-        att, emb = datadam_loss(real_att, real_emb, syn_att, syn_emb, K, cfg.lam, cfg.scale)
+        p = dsa.sample(K, ds.im_size, gen, device) if dsa.enabled else {}  # one siamese draw per class
+        att, emb = step_loss(net, x_real, images, p, groups_real, labels)
         loss = att + emb
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -32,8 +32,8 @@ from src.augment import DSA
 from src.config import PADSpec
 from src.data.store import Dataset
 from src.distill import checkpoint
+from src.distill.checkpoint import NonFiniteError
 from src.distill.curriculum import rank_within_class
-from src.distill.datadam import NonFiniteError
 from src.distill.experts import Experts
 from src.distill.trajectory import FlatNet, matching_grads, shallow_mask, trajectory_loss
 from src.errors import UserError

@@ -6,7 +6,8 @@ import torch
 from src.config import DataDAMSpec, ModelSpec
 from src.data.store import Dataset, Split
 from src.distill import datadam
-from src.distill.datadam import ClassSampler, NonFiniteError, attention_map, datadam_loss
+from src.distill.checkpoint import NonFiniteError
+from src.distill.datadam import ClassSampler, attention_map, datadam_loss
 
 
 def slow_reference_loss(real_feats, real_emb, syn_feats, syn_emb, real_y, syn_y, num_classes, p, lam):

@@ -7,7 +7,7 @@ from src.config import parse_params
 from src.data import store
 from src.distill import pad
 from src.distill.__main__ import run_distill
-from src.distill.datadam import NonFiniteError
+from src.distill.checkpoint import NonFiniteError
 from src.distill.experts import Experts
 from src.distill.synthetic import load as load_set
 from src.errors import ConfigError, DataError, UserError
