@@ -8,6 +8,7 @@
 #      pipeline's own stage code; iterations as the preset says, unless step 1's speed says they
 #      cannot fit (then fewer, recorded in paper_mnist.json)
 #   3. PAD at 10 images/class with shortened experts (experts + distillation timed) and its evaluation
+#      (run before the ipc-50 DataDAM set, the most expensive of step 2)
 #   4. more timings: DataDAM uncompiled and at 1/50 images/class, PAD full vs checkpointed unroll,
 #      the batched evaluator vs one model at a time, MHIST-sized (224x224) DataDAM and PAD
 # Output in $OUT (default benchmarks/results/gpu/), at most 8 files: steps.jsonl, log.txt,
@@ -91,21 +92,26 @@ except Exception:
     print(4000)
 PY
 )
-PARGS=(--datadam-iterations "$ITERS" --pad-iterations "${GPU_SH_PAD_ITERS:-300}")
+PARGS=(--datadam-iterations "$ITERS" --pad-iterations "${GPU_SH_PAD_ITERS:-100}")
 [ "$SMOKE" = 1 ] && PARGS=(--smoke)
 P=/tmp/params.gpu.yaml
 step params 20 "$STEPS" python3 benchmarks/gpu_params.py $P "${PARGS[@]}"
 [ "$SMOKE" = 1 ] && sed -i 's/^device: .*/device: cpu/' $P || sed -i 's/^device: .*/device: cuda/' $P
-for ipc in 10 1 50; do
-  step random_ipc$ipc 90 - python3 -m src.evaluate random mnist $ipc --params $P
-  step distill_datadam_ipc$ipc 150 - python3 -m src.distill mnist-datadam-ipc$ipc-real --params $P --no-resume
-  step evaluate_datadam_ipc$ipc 90 - python3 -m src.evaluate distilled mnist-datadam-ipc$ipc-real --params $P
-done
+datadam() {  # random anchor, distillation and evaluation at $1 images per class
+  step random_ipc$1 90 - python3 -m src.evaluate random mnist $1 --params $P
+  step distill_datadam_ipc$1 150 - python3 -m src.distill mnist-datadam-ipc$1-real --params $P --no-resume
+  step evaluate_datadam_ipc$1 100 - python3 -m src.evaluate distilled mnist-datadam-ipc$1-real --params $P
+}
+datadam 10
+datadam 1
 
-# 3. PAD, shortened (paper preset: 8 experts x 22 epochs and 2000 iterations; here gpu_params.py's)
-step experts 120 - python3 -m src.experts mnist --params $P --no-resume
-step distill_pad_ipc10 150 - python3 -m src.distill mnist-pad-ipc10-real --params $P --no-resume
+# 3. PAD, shortened (paper preset: 8 experts x 22 epochs and 2000 iterations; here gpu_params.py's;
+#    on the H200 in session 8: experts 54 s, 665 ms per iteration), before ipc 50, whose evaluations
+#    alone took ~80 s each there
+step experts 90 - python3 -m src.experts mnist --params $P --no-resume
+step distill_pad_ipc10 100 - python3 -m src.distill mnist-pad-ipc10-real --params $P --no-resume
 step evaluate_pad_ipc10 60 - python3 -m src.evaluate distilled mnist-pad-ipc10-real --params $P
+datadam 50
 
 # 4. more timings, while the budget lasts
 step bench_datadam_ipc10_eager 40 "$B" python3 benchmarks/bench_datadam.py --device $DEV --ipc 10 --iterations $BIT --width 128 --no-compile
