@@ -8,8 +8,8 @@ their values) so it needs no experts stage. `--data mnist` reads data/processed/
 `--data mhist-fixture` makes random 2-class RGB images at --resolution. Prints one JSON line:
 ms_per_iter, floor_ms (N plain forward/backward steps of the student on the same batches, no
 second-order terms), peak memory (CUDA allocator peak, or the process's max RSS on the CPU:
-run one mode per process to compare modes). `--amp-cpu` runs the distillation and the floor under
-bf16 autocast on the CPU (an outer torch.autocast; the pipeline has no such PAD setting yet).
+run one mode per process to compare modes). `--amp-cpu` runs the distillation with `amp_cpu` (a bf16
+unroll, as distill.pad.<dataset>.amp_cpu) and the floor under bf16 autocast.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def run(args) -> None:
         experts = fake_experts(Path(tmp), ds, spec, n=2, epochs=4)
         cfg = PADSpec(iterations=1, syn_steps=args.syn_steps, expert_epochs=2, min_start_epoch=0, start_epoch=1,
                       max_start_epoch=2, batch_syn=args.batch_syn, unroll=args.unroll, dsa_strategy=strategy,
-                      threshold=1e9, log_every=10**6)
+                      threshold=1e9, log_every=10**6, amp_cpu=args.amp_cpu)
         pad.distill(ds, experts, cfg, args.ipc, 0, device)  # warm-up
         sync(device)
         if device.type == "cuda":

@@ -9,16 +9,14 @@ images with the shared protocol (at the learned student lr when the variant's `e
 validation split (settings are chosen there; `--split test` for the test split). Prints one JSON
 line per variant (accuracies, final loss, learned lr, seconds). `--save DIR` keeps each final set,
 `--load DIR` re-scores saved sets without distilling. `--pipeline-set` also scores the set the
-pipeline built (data/distilled/mnist/pad_ipc<ipc>_real.safetensors). `--amp-cpu` runs each
-variant's distillation under bf16 autocast (an outer torch.autocast: what a bf16 unroll would give;
-the pipeline has no such setting yet). Reads data/processed/mnist, the experts (`--experts`,
+pipeline built (data/distilled/mnist/pad_ipc<ipc>_real.safetensors). `--amp-cpu` sets every
+variant's `amp_cpu` (a bf16 unroll; the same as the override amp_cpu=true). Reads data/processed/mnist, the experts (`--experts`,
 default models/experts/mnist) and params.yaml.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -91,7 +89,7 @@ def main() -> None:
                           "accs": [round(a, 2) for a in ev.accs], "eval_seconds": round(ev.seconds, 1)}), flush=True)
     for text in args.variant:
         name, updates = parse_variant(text)
-        cfg = PADSpec.model_validate({**base.model_dump(), **updates})
+        cfg = PADSpec.model_validate({**base.model_dump(), **updates, **({"amp_cpu": True} if args.amp_cpu else {})})
         row = {"variant": name, "overrides": updates, "experts": str(args.experts), "ipc": args.ipc,
                "iterations": cfg.iterations}
         if args.load is not None:  # re-score a set an earlier run saved
@@ -100,10 +98,8 @@ def main() -> None:
             row["loaded_from"] = str(args.load / f"{name}.safetensors")
         else:
             t0 = time.perf_counter()
-            amp = torch.autocast("cpu", dtype=torch.bfloat16) if args.amp_cpu else contextlib.nullcontext()
-            with amp:
-                r = pad.distill(ds, experts, cfg, args.ipc, params.seed, device)
-            row["distill_amp_cpu"] = args.amp_cpu
+            r = pad.distill(ds, experts, cfg, args.ipc, params.seed, device)
+            row["distill_amp_cpu"] = cfg.amp_cpu
             images, labels, learned_lr = r.images, r.labels, float(r.lr)
             tail = r.losses[-20:]
             row.update(final_loss_mean20=round(sum(tail) / len(tail), 4), skipped=r.skipped,

@@ -190,6 +190,7 @@ class PADSpec(Strict):
     mask_mode: Literal["flat", "layer"] = "flat"
     threshold: float = Field(1.0, gt=0.0, description="skip the update when the normalised loss exceeds this")
     unroll: Literal["auto", "full", "checkpointed"] = "auto"
+    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the unrolled student steps (AMX/AVX-512 bf16)")
     dsa_strategy: str = Field("color_crop_cutout_flip_scale_rotate", pattern=r"^(none|[a-z]+(_[a-z]+)*)$")
     checkpoint_every: int = Field(200, ge=1)
     log_every: int = Field(10, ge=1)

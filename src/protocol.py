@@ -34,7 +34,7 @@ from torch.nn import functional as F
 from src.augment import DSA
 from src.config import ModelSpec
 from src.models.registry import build
-from src.runtime import generator, seeded
+from src.runtime import autocast, generator, seeded
 
 
 @dataclass
@@ -146,7 +146,6 @@ def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Pr
                           weight_decay=proto.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[proto.epochs // 2], gamma=0.1)
     n, N = len(x), models.n
-    amp = proto.amp_cpu and x.device.type == "cpu"
     models.train(True)
     history = []
     for epoch in range(proto.epochs):
@@ -157,7 +156,7 @@ def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Pr
             xb, yb = x[idx], y[idx]  # (N, b, ...)
             if dsa.enabled:
                 xb = dsa(xb.flatten(0, 1), gen).view_as(xb)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            with autocast(x.device, cpu=proto.amp_cpu):
                 logits = models(xb)
                 # mean over every (model, sample) pair x N == sum over models of each model's mean loss
                 loss = soft_cross_entropy(logits.flatten(0, 1).float(), yb.flatten(0, 1)) * N
@@ -182,7 +181,7 @@ def predict(models: ModelBatch, x_uint8: torch.Tensor, normalize, batch: int = 1
     out = []
     for start in range(0, len(x_uint8), batch):
         xb = normalize(x_uint8[start:start + batch].to(device))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp_cpu and device.type == "cpu"):
+        with autocast(device, cpu=amp_cpu):
             out.append(models(xb, shared_input=True).float())
     return torch.cat(out, 1)
 

@@ -42,6 +42,13 @@ def seeded(seed: int, *tags: object) -> Iterator[None]:
         yield
 
 
+def autocast(device: torch.device | str, cpu: bool = False, cuda: bool = False):
+    """bf16 autocast on the device if enabled for its kind (`cpu`: AMX/AVX-512 bf16 kernels; each
+    stage's `amp_cpu` setting), otherwise a no-op context. One place for the choice every stage makes."""
+    kind = torch.device(device).type
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=cuda if kind == "cuda" else cpu and kind == "cpu")
+
+
 def configure_threads() -> None:
     """Use every core the process may run on (torch defaults to physical cores only)."""
     if "OMP_NUM_THREADS" not in os.environ:

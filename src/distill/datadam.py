@@ -37,7 +37,7 @@ from src.errors import UserError
 from src.models.init import reinit_
 from src.models.registry import build
 from src.protocol import random_subset, soft_cross_entropy
-from src.runtime import generator
+from src.runtime import autocast, generator
 
 
 def abs_pow(f: torch.Tensor, power: float) -> torch.Tensor:
@@ -72,7 +72,7 @@ def matching_loss(net, x_real: torch.Tensor, x_syn: torch.Tensor, p: dict[str, t
     function so that torch.compile makes one graph of it (fewer, fused kernels and one backward
     call: on a GPU the iteration is bound by host work, benchmarks/results/host_overhead_cpu.json)."""
     x_real, x_syn = dsa.apply(x_real, p, groups_real), dsa.apply(x_syn, p, labels)
-    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_amp):
+    with autocast(device_type, cpu=use_amp, cuda=use_amp):
         with torch.no_grad():
             real_att, real_emb = attention_features(net, x_real, power)
         syn_att, syn_emb = attention_features(net, x_syn, power)

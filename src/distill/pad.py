@@ -38,7 +38,7 @@ from src.distill.experts import Experts
 from src.distill.trajectory import FlatNet, matching_grads, shallow_mask, trajectory_loss
 from src.errors import UserError
 from src.models.registry import build
-from src.runtime import derive_seed, generator
+from src.runtime import autocast, derive_seed, generator
 
 MIN_LR = 1e-6  # the learned student lr is kept positive: a negative step size has no meaning
 
@@ -113,6 +113,41 @@ def choose_unroll(setting: str, cfg: PADSpec, n_syn: int, net: FlatNet, x: torch
     return "full" if need < free / 2 else "checkpointed"
 
 
+class Minibatches:
+    """The N student steps' minibatches of one iteration, drawn up front: the indices of all N
+    steps in one call and their DSA parameters in another, instead of a generator, a permutation
+    and a DSA draw per step (on a GPU, where a PAD iteration is bound by host work, every operation
+    counts; and the unroll itself then draws no random numbers). `at_once` also augments all
+    N x batch images (and softmaxes their labels) in one call each: the full unroll keeps all of
+    them anyway. Otherwise step s is built when asked for, so the checkpointed unroll holds one
+    step's graph at a time. `batch(s)` gives the same minibatch every time it is called, as
+    matching_grads requires. `labels`: int classes, or logits when `soft` (softmaxed per row)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, soft: bool, dsa: DSA, steps: int, batch: int,
+                 gen: torch.Generator, at_once: bool):
+        n = len(images)
+        self.idx = torch.rand(steps, n, generator=gen, device=images.device).argsort(1)[:, :batch]
+        self.images, self.labels, self.soft, self.dsa, self.batch = images, labels, soft, dsa, batch
+        self.params = dsa.sample(steps * batch, tuple(images.shape[-2:]), gen, images.device) if dsa.enabled else {}
+        self.at_once = self._build(0, steps) if at_once else None
+
+    def _build(self, first: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images, targets) of steps first..stop-1, shaped (steps, batch, ...)."""
+        idx = self.idx[first:stop]
+        x = self.images[idx.flatten()]
+        if self.dsa.enabled:
+            lo, hi = first * self.batch, stop * self.batch
+            x = self.dsa.apply(x, {k: (v if k == "cut_size" else v[lo:hi]) for k, v in self.params.items()})
+        y = self.labels[idx].softmax(-1) if self.soft else self.labels[idx]
+        return x.unflatten(0, idx.shape), y
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.at_once is not None:
+            return self.at_once[0][step], self.at_once[1][step]
+        x, y = self._build(step, step + 1)
+        return x[0], y[0]
+
+
 def distill(ds: Dataset, experts: Experts, cfg: PADSpec, ipc: int, seed: int, device: torch.device,
             ckpt_path: Path | None = None, ckpt_key: str = "", on_log: Callable[[int, dict], None] | None = None,
             progress: Callable = lambda it, **kw: it) -> Result:
@@ -158,16 +193,12 @@ def distill(ds: Dataset, experts: Experts, cfg: PADSpec, ipc: int, seed: int, de
         t = int(torch.randint(cfg.min_start_epoch, upper, (1,), generator=pick))
         theta0, target = experts.params(e, t, device), experts.params(e, t + cfg.expert_epochs, device)
 
-        def batch(step: int, it=it):
-            g = generator(seed, device, "pad-step", it, step)
-            idx = torch.randperm(n_syn, generator=g, device=device)[:batch_syn]
-            x = dsa(images[idx], g)
-            y = label_logits[idx].softmax(-1) if cfg.soft_labels else hard[idx]
-            return x, y
-
-        loss, grads = matching_grads(net, theta0, batch, cfg.syn_steps, lr,
-                                     lambda th: trajectory_loss(th, theta0, target, mask),
-                                     [p for _, p in opts.values()], checkpointed=(mode == "checkpointed"))
+        with autocast(device, cpu=cfg.amp_cpu):  # the matching loss itself stays float32 (theta is)
+            batch = Minibatches(images, label_logits if cfg.soft_labels else hard, cfg.soft_labels, dsa, cfg.syn_steps,
+                                batch_syn, generator(seed, device, "pad-iter", it), at_once=(mode == "full"))
+            loss, grads = matching_grads(net, theta0, batch, cfg.syn_steps, lr,
+                                         lambda th: trajectory_loss(th, theta0, target, mask),
+                                         [p for _, p in opts.values()], checkpointed=(mode == "checkpointed"))
         value = float(loss)
         if not torch.isfinite(loss) or not all(g is None or torch.isfinite(g).all() for g in grads):
             where = f"; last good checkpoint: {ckpt_path}" if ckpt_path and ckpt_path.exists() else ""

@@ -206,3 +206,56 @@ def test_eval_lr_protocol_keeps_the_learned_lr_out_of_training(pad_project):
     from src.evaluate import set_lr
 
     assert set_lr(s) is None
+
+
+def _minibatches(at_once: bool, soft: bool = True):
+    from src.augment import DSA
+
+    g = torch.Generator().manual_seed(3)
+    images = torch.randn(12, 1, 8, 8, generator=g, requires_grad=True)
+    labels = torch.randn(12, 4, generator=g, requires_grad=True) if soft else torch.arange(12) % 4
+    batches = pad.Minibatches(images, labels, soft, DSA("color_crop_cutout_scale_rotate"), steps=5, batch=7,
+                              gen=torch.Generator().manual_seed(0), at_once=at_once)
+    return images, labels, batches
+
+
+def test_minibatches_are_drawn_once_and_identical_either_way():
+    """All N steps' indices and DSA parameters are drawn up front: each step holds distinct images,
+    asking twice gives the same batch (the checkpointed unroll asks twice), and augmenting all
+    steps at once gives what augmenting step by step gives."""
+    _, _, at_once = _minibatches(True)
+    _, _, lazy = _minibatches(False)
+    assert at_once.idx.shape == (5, 7)
+    assert all(len(set(row.tolist())) == 7 for row in at_once.idx)
+    assert not torch.equal(at_once.idx[0], at_once.idx[1])  # a fresh draw per step
+    for s in range(5):
+        (xa, ya), (xl, yl), (xl2, _) = at_once(s), lazy(s), lazy(s)
+        assert xa.shape == (7, 1, 8, 8) and ya.shape == (7, 4)
+        assert torch.allclose(xa, xl, atol=1e-6) and torch.allclose(ya, yl) and torch.equal(xl, xl2)
+        assert torch.allclose(ya.sum(1), torch.ones(7))  # soft labels are probabilities
+
+
+def test_minibatches_pass_gradients_to_images_and_label_logits():
+    images, labels, batches = _minibatches(True)
+    x, y = batches(2)
+    (x.sum() + (y * torch.arange(4.0)).sum()).backward()
+    used = torch.zeros(12, dtype=torch.bool)
+    used[batches.idx[2]] = True
+    assert (images.grad.flatten(1).abs().sum(1) > 0).eq(used).all()  # only step 2's images get a gradient
+    assert (labels.grad.abs().sum(1) > 0).eq(used).all()
+    _, hard, batches = _minibatches(False, soft=False)
+    assert torch.equal(batches(1)[1], hard[batches.idx[1]])
+
+
+def test_pad_bf16_on_the_cpu_is_opt_in_seeded_and_close(pad_project):
+    """amp_cpu runs the unroll in bf16: different numbers (so it really runs), the same ones
+    again under the same seed, and images close to the float32 run's."""
+    ds, ex, cfg = _load(pad_project)
+    cpu = torch.device("cpu")
+    run = {"iterations": 3, "soft_labels": False}
+    fp32 = pad.distill(ds, ex, cfg.model_copy(update=run), 2, 0, cpu)
+    bf16 = pad.distill(ds, ex, cfg.model_copy(update={**run, "amp_cpu": True}), 2, 0, cpu)
+    again = pad.distill(ds, ex, cfg.model_copy(update={**run, "amp_cpu": True}), 2, 0, cpu)
+    assert not torch.equal(bf16.images, fp32.images) and torch.equal(bf16.images, again.images)
+    moved32, moved16 = fp32.images - fp32.init_images, bf16.images - bf16.init_images
+    assert torch.nn.functional.cosine_similarity(moved32.flatten(), moved16.flatten(), dim=0) > 0.9
