@@ -6,7 +6,9 @@
 `--data mnist` reads data/processed/mnist; `--data mhist-fixture` makes random 2-class RGB
 images in memory at --resolution (real MHIST cannot be shipped). Prints one JSON line:
 ms_per_iter (after warm-up and compilation), floor_ms (the network's forward on the real batch
-plus forward/backward on the synthetic batch, eager), compile_s and peak memory.
+plus forward/backward on the synthetic batch, eager), compile_s and peak memory. `--compile-mode
+reduce-overhead` compiles DataDAM's matching_loss in that torch.compile mode (CUDA graphs through
+inductor's cudagraph trees; an experiment of this script: the pipeline uses the default mode).
 """
 
 from __future__ import annotations
@@ -63,7 +65,13 @@ def main() -> None:
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--no-amp", action="store_true")
     ap.add_argument("--amp-cpu", action="store_true", help="bf16 autocast on the CPU too (DataDAMSpec.amp_cpu)")
+    ap.add_argument("--compile-mode", default=None, choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"],
+                    help="torch.compile mode of the matching loss (benchmark only; the pipeline: default)")
     args = ap.parse_args()
+    if args.compile_mode:  # datadam.distill calls torch.compile(...) itself: give it the mode in this process only
+        import functools
+
+        torch.compile = functools.partial(torch.compile, mode=args.compile_mode)
     configure_threads()
     device = pick_device(args.device)
     ds = store.load("mnist") if args.data == "mnist" else fixture(args.resolution)
@@ -114,7 +122,7 @@ def main() -> None:
         "device_name": torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine()),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "data": args.data,
         "resolution": ds.im_size[0], "ipc": args.ipc, "batch_real": args.batch_real, "depth": args.depth, "width": args.width,
-        "compile": cfg.compile, "amp": amp, "iterations": args.iterations,
+        "compile": cfg.compile, "compile_mode": args.compile_mode or "default", "amp": amp, "iterations": args.iterations,
         "ms_per_iter": round(per_iter * 1000, 1), "floor_ms": round(floor * 1000, 1),
         "ratio_to_floor": round(per_iter / floor, 2), "warmup_and_compile_s": round(warm_s, 1),
         "peak_memory_mb": round(peak, 1), "peak_memory_kind": "cuda_allocated" if device.type == "cuda" else "process_max_rss",

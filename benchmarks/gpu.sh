@@ -3,13 +3,15 @@
 # minutes). Steps run in order of importance; each is cut at what is left of the budget, a failed
 # step never stops the rest, and steps.jsonl records every step's exit code and seconds.
 #   1. DataDAM ms/iteration at MNIST 10 images/class, batch_real 64, ConvNet-3 w128, vs its floor
-#   2. the paper-preset MNIST DataDAM distillations at 1/10/50 images/class (real init) and their
+#      (compiled as the pipeline does, then in torch.compile's reduce-overhead mode: CUDA graphs);
+#      PAD ms/iteration at N = 40, batch 100, w128 (full unroll), and the same iteration replayed
+#      from a CUDA graph (bench_pad_graph.py: the lever for PAD's 10-minute target)
+#   2. PAD at 10 images/class with shortened experts (experts + distillation timed) and its evaluation
+#   3. the paper-preset MNIST DataDAM distillations at 10/1/50 images/class (real init) and their
 #      evaluations (10 models x 1000 epochs, final iterate) with random-real anchors, written by the
 #      pipeline's own stage code; iterations as the preset says, unless step 1's speed says they
 #      cannot fit (then fewer, recorded in paper_mnist.json)
-#   3. PAD at 10 images/class with shortened experts (experts + distillation timed) and its evaluation
-#      (run before the ipc-50 DataDAM set, the most expensive of step 2)
-#   4. more timings: DataDAM uncompiled and at 1/50 images/class, PAD full vs checkpointed unroll,
+#   4. more timings: DataDAM uncompiled and at 1/50 images/class, PAD checkpointed unroll,
 #      the batched evaluator vs one model at a time, MHIST-sized (224x224) DataDAM and PAD
 # Output in $OUT (default benchmarks/results/gpu/), at most 8 files: steps.jsonl, log.txt,
 # bench_datadam.jsonl, bench_pad.jsonl, bench_evaluate.json, paper_mnist.json, sets.tar.gz.
@@ -79,14 +81,25 @@ step prepare 60 - python3 -m src.prepare mnist --source-dir data/raw/mnist
 # 1. DataDAM speed (the issue's target: <= 5 ms per iteration on one H100/H200)
 B=$OUT/bench_datadam.jsonl
 step bench_datadam_ipc10 90 "$B" python3 benchmarks/bench_datadam.py --device $DEV --ipc 10 --iterations $BIT --width 128
+step bench_datadam_ipc10_reduce_overhead 60 "$B" python3 benchmarks/bench_datadam.py --device $DEV --ipc 10 --iterations $BIT \
+  --width 128 --compile-mode reduce-overhead
 
-# 2. DataDAM with the paper preset: iterations from the preset unless the measured speed says 3
-#    distillations cannot fit in DD_S seconds (ipc 1 and 50 cost about 0.9x and 1.5x of ipc 10)
+# PAD speed: the eager iteration (session 8 on the H200, before minibatches were drawn up front:
+# 665 ms) and the same iteration replayed from a CUDA graph
+PB=$OUT/bench_pad.jsonl
+step bench_pad_full 45 "$PB" python3 benchmarks/bench_pad.py --device $DEV --ipc 10 --syn-steps 40 --batch-syn 100 --width 128 \
+  --unroll full --iterations $(( BIT / 20 + 1 ))
+step bench_pad_graph 60 "$PB" python3 benchmarks/bench_pad_graph.py --device $DEV --ipc 10 --syn-steps $(( BIT > 2 ? 40 : 3 )) \
+  --batch-syn 100 --width $(( BIT > 2 ? 128 : 8 )) --iterations $(( BIT / 20 + 1 ))
+
+# params for 2 and 3, the paper preset: DataDAM's iterations from the preset unless the measured speed
+#    says 3 distillations cannot fit in DD_S seconds (ipc 1 and 50 cost about 0.9x and 1.5x of ipc 10)
 DD_S=${GPU_SH_DATADAM_S:-150}
 ITERS=$(python3 - "$B" "$DD_S" <<'PY'
 import json, sys
 try:
-    ms = [json.loads(line) for line in open(sys.argv[1]) if line.strip()][-1]["ms_per_iter"]
+    rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    ms = [r for r in rows if r.get("compile_mode", "default") == "default"][0]["ms_per_iter"]  # the pipeline's mode
     print(min(8000, max(500, int(float(sys.argv[2]) / (3.4 * ms / 1000)) // 500 * 500)))
 except Exception:
     print(4000)
@@ -102,24 +115,20 @@ datadam() {  # random anchor, distillation and evaluation at $1 images per class
   step distill_datadam_ipc$1 150 - python3 -m src.distill mnist-datadam-ipc$1-real --params $P --no-resume
   step evaluate_datadam_ipc$1 100 - python3 -m src.evaluate distilled mnist-datadam-ipc$1-real --params $P
 }
-datadam 10
-datadam 1
-
-# 3. PAD, shortened (paper preset: 8 experts x 22 epochs and 2000 iterations; here gpu_params.py's;
-#    on the H200 in session 8: experts 54 s, 665 ms per iteration), before ipc 50, whose evaluations
-#    alone took ~80 s each there
+# 2. PAD, shortened (paper preset: 8 experts x 22 epochs and 2000 iterations; here gpu_params.py's;
+# on the H200 in session 8: experts 54 s, 665 ms per iteration)
 step experts 90 - python3 -m src.experts mnist --params $P --no-resume
 step distill_pad_ipc10 100 - python3 -m src.distill mnist-pad-ipc10-real --params $P --no-resume
 step evaluate_pad_ipc10 60 - python3 -m src.evaluate distilled mnist-pad-ipc10-real --params $P
+# 3. DataDAM; ipc 50 last: its evaluations alone took ~80 s each on the H200
+datadam 10
+datadam 1
 datadam 50
 
 # 4. more timings, while the budget lasts
 step bench_datadam_ipc10_eager 40 "$B" python3 benchmarks/bench_datadam.py --device $DEV --ipc 10 --iterations $BIT --width 128 --no-compile
-PB=$OUT/bench_pad.jsonl
-for mode in full checkpointed; do
-  step bench_pad_$mode 45 "$PB" python3 benchmarks/bench_pad.py --device $DEV --ipc 10 --syn-steps 40 --batch-syn 100 --width 128 \
-    --unroll $mode --iterations $(( BIT / 20 + 1 ))
-done
+step bench_pad_checkpointed 45 "$PB" python3 benchmarks/bench_pad.py --device $DEV --ipc 10 --syn-steps 40 --batch-syn 100 \
+  --width 128 --unroll checkpointed --iterations $(( BIT / 20 + 1 ))
 step bench_evaluate 60 "$OUT/bench_evaluate.json" python3 benchmarks/bench_evaluate.py --device $DEV --epochs $(( BIT > 2 ? 300 : 2 )) \
   --modes one_by_one_eager,batched_vmap_eager
 for ipc in 1 50; do
