@@ -6,9 +6,9 @@
 On the H200 a PAD iteration (MNIST ipc 10, N = 40, batch 100, ConvNet-3 w128) took 665 ms against a
 101 ms floor, bound by host work (benchmarks/results/host_overhead_cpu.json). Since session 9 an
 iteration draws its N minibatches up front (`pad.Minibatches`), so the unroll and its backward hold
-no random draw; with the parameter mask applied as a multiplication (boolean indexing would read
-the mask's count back to the host) nothing in it syncs with the host either: one iteration can be
-captured once and replayed. The graph reads static buffers (start and target parameters, the N
+no random draw, and since trajectory_loss weighs the parameter mask instead of indexing with it
+(boolean indexing reads the count back to the host) nothing in it syncs with the host either: one
+iteration can be captured once and replayed. The graph reads static buffers (start and target parameters, the N
 steps' indices and DSA parameters), refilled before every replay; the images, labels and student
 lr are the optimiser's own tensors, updated in place, so their addresses hold.
 
@@ -35,7 +35,7 @@ from benchmarks.bench_datadam import sync  # noqa: E402
 from src.augment import DSA  # noqa: E402
 from src.config import ModelSpec  # noqa: E402
 from src.distill import pad  # noqa: E402
-from src.distill.trajectory import FlatNet, matching_grads, shallow_mask  # noqa: E402
+from src.distill.trajectory import FlatNet, matching_grads, shallow_mask, trajectory_loss  # noqa: E402
 from src.models.registry import build  # noqa: E402
 from src.runtime import configure_threads, pick_device  # noqa: E402
 
@@ -47,11 +47,6 @@ class StaticMinibatches(pad.Minibatches):
         self.idx, self.params = idx, params
         self.images, self.labels, self.soft, self.dsa, self.batch = images, labels, soft, dsa, idx.shape[1]
         self.at_once = self._build(0, idx.shape[0])
-
-
-def masked_loss(theta_n, start, target, weight):
-    """trajectory_loss with the mask as 0/1 weights: the same value, no host sync."""
-    return (((theta_n - target) ** 2) * weight).sum() / (((start - target) ** 2) * weight).sum()
 
 
 def main() -> None:
@@ -77,7 +72,7 @@ def main() -> None:
               else torch.arange(K, device=device).repeat_interleave(args.ipc))
     lr = torch.tensor(0.01, device=device, requires_grad=True)
     leaves = [images, lr] + ([labels] if soft else [])
-    weight = shallow_mask(net.sizes, 0.1).to(device).float()
+    mask = shallow_mask(net.sizes, 0.1).to(device)
     dsa = DSA("color_crop_cutout_scale_rotate")
     B = min(B, len(images))
 
@@ -90,7 +85,7 @@ def main() -> None:
 
     def grads_for(start, target, idx, params):
         mb = StaticMinibatches(images, labels, soft, dsa, idx, params)
-        return matching_grads(net, start, mb, N, lr, lambda th: masked_loss(th, start, target, weight), leaves)
+        return matching_grads(net, start, mb, N, lr, lambda th: trajectory_loss(th, start, target, mask), leaves)
 
     # eager: what pad.distill does per iteration (the draw included)
     grads_for(*draw())

@@ -69,10 +69,13 @@ def shallow_mask(sizes: list[int], alpha: float, mode: str = "flat") -> torch.Te
 
 def trajectory_loss(theta_n: torch.Tensor, start: torch.Tensor, target: torch.Tensor,
                     mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Normalised parameter distance over the selected parameters."""
+    """Normalised parameter distance over the selected parameters. The mask weighs entries by 0/1
+    rather than indexing them out: boolean indexing reads the selected count back to the host, a
+    sync per iteration on a GPU, and one that a CUDA graph cannot hold."""
+    num, den = (theta_n - target) ** 2, (start - target) ** 2
     if mask is not None:
-        theta_n, start, target = theta_n[mask], start[mask], target[mask]
-    return ((theta_n - target) ** 2).sum() / ((start - target) ** 2).sum()
+        num, den = num * mask, den * mask
+    return num.sum() / den.sum()
 
 
 def student_step(net: FlatNet, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
