@@ -36,3 +36,45 @@ def test_distill_then_evaluate(workdir, mnist_like):
     assert set(saved["cross"]) == {"mlp"} and saved["cross"]["mlp"]["n_models"] == 1
     again = evaluate_distilled("mnist-datadam-ipc2-noise")  # same seed, CPU: same numbers
     assert again["accs"] == m["accs"]
+
+
+def test_mhist_fixture_runs_datadam_and_pad_end_to_end(workdir, mhist_like, monkeypatch):
+    """The whole MHIST path on a generated fixture in the real file layout (RGB, 2 classes, flips
+    in DSA): prepare -> random anchor -> DataDAM -> experts -> PAD -> evaluate, with the binary
+    metrics MHIST reports (balanced accuracy and AUC) in every metrics file."""
+    from src.experts import run_experts
+
+    monkeypatch.setenv("DD_MHIST_DIR", str(mhist_like))
+    small = {"model": {"name": "convnet", "depth": 2, "width": 8}}
+    strategy = "color_crop_cutout_flip_scale_rotate"
+    set_param(workdir, "datasets", ["mhist"])
+    set_param(workdir, "prepare.mhist", {"resolution": 16, "val_fraction": 0.2})
+    set_param(workdir, "evaluate.mhist", {**small, "n_models": 2, "epochs": 4, "dsa_strategy": strategy})
+    set_param(workdir, "distill.datadam.mhist", {**small, "iterations": 4, "batch_real": 3, "checkpoint_every": 2,
+                                                 "log_every": 2, "compile": False, "dsa_strategy": strategy})
+    set_param(workdir, "expert_datasets", ["mhist"])
+    set_param(workdir, "experts.mhist", {**small, "n_experts": 2, "epochs": 5, "keep_epochs": 3, "batch_size": 8,
+                                         "lr_teacher": 0.05, "score_models": 1, "score_epochs": 1,
+                                         "dsa_strategy": strategy})
+    set_param(workdir, "distill.pad.mhist", {"iterations": 3, "syn_steps": 2, "expert_epochs": 1, "min_start_epoch": 0,
+                                             "start_epoch": 1, "max_start_epoch": 2, "expand_iterations": 2,
+                                             "batch_syn": 3, "lr_img": 10.0, "checkpoint_every": 2, "log_every": 1,
+                                             "dsa_strategy": strategy})
+    set_param(workdir, "runs", {"mhist-datadam-ipc2-real": {"dataset": "mhist", "method": "datadam", "ipc": 2, "init": "real"}})
+    set_param(workdir, "pad_runs", {"mhist-pad-ipc2-real": {"dataset": "mhist", "method": "pad", "ipc": 2, "init": "real"}})
+    set_param(workdir, "random", {"mhist-ipc2": {"dataset": "mhist", "ipc": 2}})
+    prepare("mhist", verify=False)
+    rnd = evaluate_random("mhist", 2)
+    run_distill("mhist-datadam-ipc2-real")
+    run_experts("mhist")
+    run_distill("mhist-pad-ipc2-real")
+    for run, name in (("mhist-datadam-ipc2-real", "datadam_ipc2_real"), ("mhist-pad-ipc2-real", "pad_ipc2_real")):
+        m = evaluate_distilled(run)
+        saved = json.loads((workdir / f"reports/metrics/mhist/{name}.json").read_text())
+        assert saved == json.loads(json.dumps(m)) and saved["n_models"] == 2
+        assert 0 <= saved["balanced_acc"] <= 100 and 0 <= saved["auc"] <= 1
+        assert saved["random_acc_mean"] == rnd["acc_mean"]
+    from src.distill.synthetic import load as load_set
+
+    s = load_set(workdir / "data/distilled/mhist/pad_ipc2_real.safetensors", "mhist")
+    assert s.images.shape == (4, 3, 16, 16) and s.meta["method"] == "pad"
