@@ -32,7 +32,7 @@ LOG="$OUT/log.txt"
 STEPS="$OUT/steps.jsonl"
 : > "$LOG"; : > "$STEPS"
 export DD_TRACKING=0 PYTHONUNBUFFERED=1
-DEV=cuda; BIT=200; [ "$SMOKE" = 1 ] && { DEV=cpu; BIT=2; }
+DEV=cuda; BIT=200; PN=40; PW=128; [ "$SMOKE" = 1 ] && { DEV=cpu; BIT=2; PN=3; PW=8; }  # PN, PW: PAD bench N and width
 
 if ls .whl/*.whl >/dev/null 2>&1 && ! python3 -c "import pydantic" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/gpu-site .whl/*.whl \
@@ -87,10 +87,10 @@ step bench_datadam_ipc10_reduce_overhead 60 "$B" python3 benchmarks/bench_datada
 # PAD speed: the eager iteration (session 8 on the H200, before minibatches were drawn up front:
 # 665 ms) and the same iteration replayed from a CUDA graph
 PB=$OUT/bench_pad.jsonl
-step bench_pad_full 45 "$PB" python3 benchmarks/bench_pad.py --device $DEV --ipc 10 --syn-steps 40 --batch-syn 100 --width 128 \
+step bench_pad_full 45 "$PB" python3 benchmarks/bench_pad.py --device $DEV --ipc 10 --syn-steps $PN --batch-syn 100 --width $PW \
   --unroll full --iterations $(( BIT / 20 + 1 ))
-step bench_pad_graph 60 "$PB" python3 benchmarks/bench_pad_graph.py --device $DEV --ipc 10 --syn-steps $(( BIT > 2 ? 40 : 3 )) \
-  --batch-syn 100 --width $(( BIT > 2 ? 128 : 8 )) --iterations $(( BIT / 20 + 1 ))
+step bench_pad_graph 60 "$PB" python3 benchmarks/bench_pad_graph.py --device $DEV --ipc 10 --syn-steps $PN --batch-syn 100 \
+  --width $PW --iterations $(( BIT / 20 + 1 ))
 
 # params for 2 and 3, the paper preset: DataDAM's iterations from the preset unless the measured speed
 #    says 3 distillations cannot fit in DD_S seconds (ipc 1 and 50 cost about 0.9x and 1.5x of ipc 10)
@@ -127,8 +127,8 @@ datadam 50
 
 # 4. more timings, while the budget lasts
 step bench_datadam_ipc10_eager 40 "$B" python3 benchmarks/bench_datadam.py --device $DEV --ipc 10 --iterations $BIT --width 128 --no-compile
-step bench_pad_checkpointed 45 "$PB" python3 benchmarks/bench_pad.py --device $DEV --ipc 10 --syn-steps 40 --batch-syn 100 \
-  --width 128 --unroll checkpointed --iterations $(( BIT / 20 + 1 ))
+step bench_pad_checkpointed 45 "$PB" python3 benchmarks/bench_pad.py --device $DEV --ipc 10 --syn-steps $PN --batch-syn 100 \
+  --width $PW --unroll checkpointed --iterations $(( BIT / 20 + 1 ))
 step bench_evaluate 60 "$OUT/bench_evaluate.json" python3 benchmarks/bench_evaluate.py --device $DEV --epochs $(( BIT > 2 ? 300 : 2 )) \
   --modes one_by_one_eager,batched_vmap_eager
 for ipc in 1 50; do
