@@ -1,0 +1,71 @@
+"""DataDAM settings scored on the validation split: distil with overrides, evaluate the final set.
+
+    python benchmarks/datadam_sweep.py --ipc 1 --variant base: --variant br256:batch_real=256 --anchor
+
+Each variant is `name:key=value,...` over distill.datadam.mnist (values parsed as YAML; an empty
+body is the CPU profile as it is). For every variant: distil from scratch (params.yaml seed, real
+init unless `init=` is given to --init), then train `--models` evaluation networks (evaluate.mnist)
+on the final images and score them on the **validation split** (settings are chosen there, never on
+the test set). `--anchor` also scores the pipeline's random real subset of the same size. Prints
+one JSON line per variant. Reads data/processed/mnist and params.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from benchmarks.pad_sweep import parse_variant  # noqa: E402
+from src.config import DataDAMSpec, load_params  # noqa: E402
+from src.data import store  # noqa: E402
+from src.distill import datadam  # noqa: E402
+from src.evaluate import _protocol  # noqa: E402
+from src.protocol import anchor_subset, evaluate_set  # noqa: E402
+from src.runtime import configure_threads  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variant", action="append", default=[])
+    ap.add_argument("--anchor", action="store_true", help="also score the pipeline's random real subset the same way")
+    ap.add_argument("--models", type=int, default=3)
+    ap.add_argument("--ipc", type=int, default=1)
+    ap.add_argument("--init", choices=("real", "noise"), default="real")
+    args = ap.parse_args()
+    configure_threads()
+    params = load_params()
+    base, spec = params.distill.datadam["mnist"], params.evaluate.mnist
+    ds = store.load("mnist")
+    device = torch.device("cpu")
+
+    def score(images, labels) -> dict:
+        ev = evaluate_set(images, labels, ds.val.x, ds.val.y, ds.normalize, spec.model, ds.num_classes, _protocol(spec),
+                          args.models, params.seed, device)
+        return {"acc_mean": round(float(np.mean(ev.accs)), 2), "accs": [round(a, 2) for a in ev.accs],
+                "eval_seconds": round(ev.seconds, 1)}
+
+    if args.anchor:  # the same subset as stage random@mnist-ipc<ipc>
+        idx = anchor_subset(ds.train.y, args.ipc, ds.num_classes, params.seed, "mnist")
+        print(json.dumps({"variant": "random_real_anchor", "ipc": args.ipc, "split": "val",
+                          **score(ds.normalize(ds.train.x[idx]), ds.train.y[idx])}), flush=True)
+    for text in args.variant:
+        name, updates = parse_variant(text)
+        cfg = DataDAMSpec.model_validate({**base.model_dump(), **updates})
+        t0 = time.perf_counter()
+        r = datadam.distill(ds, cfg, args.ipc, args.init, params.seed, device)
+        row = {"variant": name, "overrides": updates, "ipc": args.ipc, "init": args.init, "iterations": cfg.iterations,
+               "split": "val", "distill_seconds": round(time.perf_counter() - t0, 1),
+               "final_loss_mean50": round(sum(r.losses[-50:]) / len(r.losses[-50:]), 4)}
+        print(json.dumps({**row, **score(r.images, r.labels)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
