@@ -40,15 +40,6 @@ from src.models.registry import build  # noqa: E402
 from src.runtime import configure_threads, pick_device  # noqa: E402
 
 
-class StaticMinibatches(pad.Minibatches):
-    """pad.Minibatches over given indices and DSA parameters (static buffers) instead of a fresh draw."""
-
-    def __init__(self, images, labels, soft, dsa, idx, params):
-        self.idx, self.params = idx, params
-        self.images, self.labels, self.soft, self.dsa, self.batch = images, labels, soft, dsa, idx.shape[1]
-        self.at_once = self._build(0, idx.shape[0])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
@@ -80,11 +71,10 @@ def main() -> None:
         """One iteration's random inputs: start/target parameters, step indices, DSA parameters."""
         start = theta + 0.01 * torch.randn(theta.shape, device=device, generator=g)
         target = start + 0.01 * torch.randn(theta.shape, device=device, generator=g)
-        idx = torch.rand(N, len(images), device=device, generator=g).argsort(1)[:, :B]
-        return start, target, idx, dsa.sample(N * B, (28, 28), g, device)
+        return start, target, *pad.draw_steps(len(images), N, B, dsa, (28, 28), g, device)
 
     def grads_for(start, target, idx, params):
-        mb = StaticMinibatches(images, labels, soft, dsa, idx, params)
+        mb = pad.Minibatches(images, labels, soft, dsa, idx, params, at_once=True)
         return matching_grads(net, start, mb, N, lr, lambda th: trajectory_loss(th, start, target, mask), leaves)
 
     # eager: what pad.distill does per iteration (the draw included)

@@ -8,7 +8,7 @@ init unless `init=` is given to --init), then train `--models` evaluation networ
 on the final images and score them on the **validation split** (settings are chosen there, never on
 the test set). `--anchor` also scores the pipeline's random real subset of the same size.
 `--params` takes another params file (e.g. one with `preset: paper`, for a GPU: w128, 8,000
-iterations, 10 models x 1,000 epochs; `--device cuda`). Prints one JSON line per variant. Reads
+iterations, 1,000 evaluation epochs; add `--models 10 --device cuda`). Prints one JSON line per variant. Reads
 data/processed/mnist.
 """
 
@@ -40,8 +40,7 @@ def main() -> None:
     ap.add_argument("--ipc", type=int, default=1)
     ap.add_argument("--init", choices=("real", "noise"), default="real")
     ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (its preset applies)")
-    ap.add_argument("--models", dest="models", type=int, default=None,
-                    help="evaluation models per variant (default: 3, or the params' n_models with --params)")
+    ap.add_argument("--models", type=int, default=3, help="evaluation models per variant")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     configure_threads()
@@ -49,7 +48,6 @@ def main() -> None:
     base, spec = params.distill.datadam["mnist"], params.evaluate.mnist
     ds = store.load("mnist")
     device = pick_device(args.device)
-    args.models = args.models or (spec.n_models if args.params != Path("params.yaml") else 3)
 
     def score(images, labels) -> dict:
         ev = evaluate_set(images, labels, ds.val.x, ds.val.y, ds.normalize, spec.model, ds.num_classes, _protocol(spec),

@@ -113,33 +113,41 @@ def choose_unroll(setting: str, cfg: PADSpec, n_syn: int, net: FlatNet, x: torch
     return "full" if need < free / 2 else "checkpointed"
 
 
-class Minibatches:
-    """The N student steps' minibatches of one iteration, drawn up front: the indices of all N
-    steps in one call and their DSA parameters in another, instead of a generator, a permutation
-    and a DSA draw per step (on a GPU, where a PAD iteration is bound by host work, every operation
-    counts; and the unroll itself then draws no random numbers). `at_once` also augments all
-    N x batch images (and softmaxes their labels) in one call each: the full unroll keeps all of
-    them anyway. Otherwise step s is built when asked for, so the checkpointed unroll holds one
-    step's graph at a time. `batch(s)` gives the same minibatch every time it is called, as
-    matching_grads requires. `labels`: int classes, or logits when `soft` (softmaxed per row)."""
+def draw_steps(n: int, steps: int, batch: int, dsa: DSA, size: tuple[int, int], gen: torch.Generator,
+               device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One iteration's randomness, drawn up front: the image indices of all N student steps
+    (steps, batch) in one call and their DSA parameters (steps * batch samples) in another, instead
+    of a generator, a permutation and a DSA draw per step (on a GPU, where a PAD iteration is bound
+    by host work, every operation counts, and the unroll itself then draws no random numbers)."""
+    idx = torch.rand(steps, n, generator=gen, device=device).argsort(1)[:, :batch]
+    return idx, dsa.sample(steps * batch, size, gen, device) if dsa.enabled else {}
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, soft: bool, dsa: DSA, steps: int, batch: int,
-                 gen: torch.Generator, at_once: bool):
-        n = len(images)
-        self.idx = torch.rand(steps, n, generator=gen, device=images.device).argsort(1)[:, :batch]
-        self.images, self.labels, self.soft, self.dsa, self.batch = images, labels, soft, dsa, batch
-        self.params = dsa.sample(steps * batch, tuple(images.shape[-2:]), gen, images.device) if dsa.enabled else {}
-        self.at_once = self._build(0, steps) if at_once else None
+
+class Minibatches:
+    """The N student steps' minibatches of one iteration, from draw_steps' indices and DSA
+    parameters. `at_once` augments all N x batch images (and softmaxes their labels) in one call
+    each: the full unroll keeps all of them anyway. Otherwise step s is built when asked for, so the
+    checkpointed unroll holds one step's graph at a time. `batch(s)` gives the same minibatch every
+    time it is called, as matching_grads requires. `labels`: int classes, or logits when `soft`
+    (softmaxed per row)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, soft: bool, dsa: DSA, idx: torch.Tensor,
+                 params: dict[str, torch.Tensor], at_once: bool):
+        self.images, self.labels, self.soft, self.dsa = images, labels, soft, dsa
+        self.idx, self.params, self.batch = idx, params, idx.shape[1]
+        self.at_once = self._build(0, idx.shape[0]) if at_once else None
 
     def _build(self, first: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(images, targets) of steps first..stop-1, shaped (steps, batch, ...)."""
         idx = self.idx[first:stop]
-        x = self.images[idx.flatten()]
+        # index_select, not images[idx]: across steps an image repeats, and on the CPU the backward of
+        # advanced indexing sums repeated rows in a thread-dependent order (not reproducible run to run)
+        x = self.images.index_select(0, idx.flatten())
         if self.dsa.enabled:
             lo, hi = first * self.batch, stop * self.batch
             x = self.dsa.apply(x, {k: (v if k == "cut_size" else v[lo:hi]) for k, v in self.params.items()})
-        y = self.labels[idx].softmax(-1) if self.soft else self.labels[idx]
-        return x.unflatten(0, idx.shape), y
+        y = self.labels.index_select(0, idx.flatten()).unflatten(0, idx.shape)
+        return x.unflatten(0, idx.shape), (y.softmax(-1) if self.soft else y)
 
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.at_once is not None:
@@ -194,8 +202,10 @@ def distill(ds: Dataset, experts: Experts, cfg: PADSpec, ipc: int, seed: int, de
         theta0, target = experts.params(e, t, device), experts.params(e, t + cfg.expert_epochs, device)
 
         with autocast(device, cpu=cfg.amp_cpu):  # the matching loss itself stays float32 (theta is)
-            batch = Minibatches(images, label_logits if cfg.soft_labels else hard, cfg.soft_labels, dsa, cfg.syn_steps,
-                                batch_syn, generator(seed, device, "pad-iter", it), at_once=(mode == "full"))
+            idx, dsa_params = draw_steps(n_syn, cfg.syn_steps, batch_syn, dsa, ds.im_size,
+                                         generator(seed, device, "pad-iter", it), device)
+            batch = Minibatches(images, label_logits if cfg.soft_labels else hard, cfg.soft_labels, dsa, idx, dsa_params,
+                                at_once=(mode == "full"))
             loss, grads = matching_grads(net, theta0, batch, cfg.syn_steps, lr,
                                          lambda th: trajectory_loss(th, theta0, target, mask),
                                          [p for _, p in opts.values()], checkpointed=(mode == "checkpointed"))

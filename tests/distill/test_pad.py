@@ -214,8 +214,9 @@ def _minibatches(at_once: bool, soft: bool = True):
     g = torch.Generator().manual_seed(3)
     images = torch.randn(12, 1, 8, 8, generator=g, requires_grad=True)
     labels = torch.randn(12, 4, generator=g, requires_grad=True) if soft else torch.arange(12) % 4
-    batches = pad.Minibatches(images, labels, soft, DSA("color_crop_cutout_scale_rotate"), steps=5, batch=7,
-                              gen=torch.Generator().manual_seed(0), at_once=at_once)
+    dsa = DSA("color_crop_cutout_scale_rotate")
+    idx, params = pad.draw_steps(12, 5, 7, dsa, (8, 8), torch.Generator().manual_seed(0), torch.device("cpu"))
+    batches = pad.Minibatches(images, labels, soft, dsa, idx, params, at_once=at_once)
     return images, labels, batches
 
 
@@ -259,3 +260,23 @@ def test_pad_bf16_on_the_cpu_is_opt_in_seeded_and_close(pad_project):
     assert not torch.equal(bf16.images, fp32.images) and torch.equal(bf16.images, again.images)
     moved32, moved16 = fp32.images - fp32.init_images, bf16.images - bf16.init_images
     assert torch.nn.functional.cosine_similarity(moved32.flatten(), moved16.flatten(), dim=0) > 0.9
+
+
+def test_minibatch_gradients_are_reproducible_with_repeated_images():
+    """All N steps gathered at once repeat images; their gradients must still sum in a fixed order
+    (on the CPU, advanced indexing's backward does not: this caught a run-to-run difference)."""
+    from src.augment import DSA
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(100, 1, 28, 28, generator=g, requires_grad=True)
+    labels = torch.randn(100, 10, generator=g, requires_grad=True)
+    dsa = DSA("none")
+    idx, params = pad.draw_steps(100, 30, 50, dsa, (28, 28), torch.Generator().manual_seed(1), torch.device("cpu"))
+    weight = torch.randn(30, 50, 1, 28, 28, generator=g)
+    grads = []
+    for _ in range(4):
+        images.grad = labels.grad = None
+        x, y = pad.Minibatches(images, labels, True, dsa, idx, params, at_once=True).at_once
+        ((x * weight).sum() + (y * weight[..., 0, 0, :10]).sum()).backward()
+        grads.append((images.grad.clone(), labels.grad.clone()))
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(grads, grads[1:]))
