@@ -133,7 +133,7 @@ def _pad(name, run, cfg, ds, seed, device, settings, resume, log):
 
 
 def _figures(name, run, ds, result, iterations, log) -> None:
-    from src.figures import image_grid, loss_curve
+    from src.figures import image_grid, loss_curve, plt
 
     fig_dir = Path("reports/figures") / run.dataset
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -144,6 +144,7 @@ def _figures(name, run, ds, result, iterations, log) -> None:
     for fname, fig in figs.items():
         fig.savefig(fig_dir / fname, dpi=100, bbox_inches="tight")
         log.figure(fig, fname)
+        plt.close(fig)  # a process that distills several sets would otherwise keep every figure alive
 
 
 @app.command()

@@ -58,6 +58,7 @@ def compare_proxies(dataset: str) -> dict:
         fig_path = NAS_DIR / f"{dataset}_scatter.png"
         fig.savefig(fig_path, dpi=100)
         log.figure(fig, fig_path.name)
+        plt.close(fig)
         path = NAS_DIR / f"{dataset}_compare.json"
         write_json(path, out)
         log.artifact(path)
