@@ -257,6 +257,10 @@ class NAS(Strict):
                            description="the distilled set used by --proxy synthetic (file stem in data/distilled/<ds>/)")
     final_epochs: int = Field(4, ge=1, le=1000, description="full-data retraining of the chosen architecture")
     dsa_strategy: str = Field("color_crop_cutout_scale_rotate", pattern=r"^(none|[a-z]+(_[a-z]+)*)$")
+    eval_points: int = Field(5, ge=1, le=100, description="validation checkpoints per candidate, the last at the final "
+                             "epoch (MLflow curve, TPE pruning, nas-compare's budget curve)")
+    curve_images: int | None = Field(1000, ge=1, description="checkpoints before the last score on the first this many "
+                                     "validation images (None: all); the final score always uses the whole split")
 
 
 class Anchor(Strict):
