@@ -81,12 +81,12 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
                     if sampler == "tpe" and trial.should_prune():
                         raise optuna.TrialPruned()
 
-                res = st.score_candidate(spec, data, ds, cfg.seeds, seed, device, on_eval)
+                res = st.score_candidate(spec, data, ds, cfg.seeds, seed, device, on_eval, cfg.eval_points, cfg.curve_images)
                 child.metrics({"val_acc_final": res["val_mean"], "val_acc_std": res["val_std"], "seconds": res["seconds"],
                                "n_params": res["params"]})
             for k, v in {"arch": arch_key(spec), "val_accs": res["val_accs"], "val_mean": res["val_mean"],
                          "val_std": res["val_std"], "seconds": res["seconds"], "n_params": res["params"],
-                         "mlflow_run_id": child.run_id}.items():
+                         "mlflow_run_id": child.run_id, "curve": res["curve"]}.items():
                 trial.set_user_attr(k, v)
             say(f"  {arch_key(spec)}: val {res['val_mean']:.2f} ± {res['val_std']:.2f}% in {res['seconds']:.1f}s")
             return res["val_mean"]

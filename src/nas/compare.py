@@ -6,6 +6,13 @@ Reads reports/nas/<dataset>_{full,synthetic,random}.json and writes reports/nas/
 Spearman rho and Kendall tau over all architectures and over the full-data top 5 and top 10,
 top-1 regret (full-data validation accuracy of the best architecture minus that of the proxy's
 pick, in points, >= 0), top-5 overlap, search time and speedup over `full`; plus a scatter figure.
+
+The budget curve (`budget_curve` per proxy, figure <dataset>_budget.png) asks the same question at
+every validation checkpoint of the proxy's training, as if the budget had stopped there: the
+ranking by the checkpoint's accuracy against full data's final ranking, and the speedup from the
+seconds spent until then. The checkpoints before the last score on `nas.<ds>.curve_images`
+validation images, the last on the whole split. `full` has a curve too when it trains more than
+one epoch: fewer full-data epochs are the proxy any distilled set has to beat.
 """
 
 from __future__ import annotations
@@ -17,6 +24,44 @@ import typer
 from src.ui import cli_errors, say
 
 app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
+
+
+def budget_curve(f_scores: dict[str, float], res: dict, full_seconds: float) -> list[dict]:
+    """Ranking statistics and speedup at every checkpoint that all of the proxy's architectures reached."""
+    from src.nas.ranking import compare
+
+    curves = {k: {p["epoch"]: p for p in v.get("curve", [])} for k, v in res["results"].items()}
+    epochs = sorted(set.intersection(*(set(c) for c in curves.values()))) if curves else []
+    out = []
+    for e in epochs:
+        stats = compare(f_scores, {k: c[e]["val_mean"] for k, c in curves.items()})
+        seconds = sum(c[e]["seconds"] for c in curves.values())
+        out.append({"epoch": e, "images": min(c[e]["images"] for c in curves.values()), "seconds": seconds,
+                    "speedup": full_seconds / max(seconds, 1e-9),
+                    **{k: stats[k] for k in ("spearman", "kendall", "top1_regret", "top5_overlap") if k in stats}})
+    return out
+
+
+def budget_figure(dataset: str, curves: dict[str, list[dict]], path) -> None:
+    from src.figures import plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for proxy, curve in curves.items():
+        xs = [c["speedup"] for c in curve]
+        a1.plot(xs, [c["spearman"] for c in curve], "o-", label=proxy)
+        a2.plot(xs, [c["top1_regret"] for c in curve], "o-", label=proxy)
+        for c in curve:
+            a1.annotate(str(c["epoch"]), (c["speedup"], c["spearman"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for ax, label in ((a1, "Spearman ρ vs full data's ranking"), (a2, "top-1 regret (points)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("search speedup over full data (x), budget stopped at the labelled epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{dataset}: proxy ranking quality against search budget", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return fig
 
 
 def compare_proxies(dataset: str) -> dict:
@@ -47,7 +92,11 @@ def compare_proxies(dataset: str) -> dict:
             stats.update(data=res["data"], search_seconds=res["search_seconds"],
                          speedup=full["search_seconds"] / max(res["search_seconds"], 1e-9),
                          final_test_acc=res.get("final_test_acc"))
+            stats["budget_curve"] = budget_curve(f_scores, res, full["search_seconds"])
             out[proxy] = stats
+            for c in stats["budget_curve"]:
+                log.metrics({f"{proxy}_budget_spearman": c["spearman"], f"{proxy}_budget_regret": c["top1_regret"],
+                             f"{proxy}_budget_speedup": c["speedup"]}, step=c["epoch"])
             keys = sorted(set(f_scores) & set(p_scores))
             ax.scatter([p_scores[k] for k in keys], [f_scores[k] for k in keys], s=18)
             ax.set_xlabel(f"{proxy} proxy ({res['data']}) val. accuracy (%)")
@@ -59,6 +108,13 @@ def compare_proxies(dataset: str) -> dict:
         fig.savefig(fig_path, dpi=100)
         log.figure(fig, fig_path.name)
         plt.close(fig)
+        curves = {p: out[p]["budget_curve"] for p in proxies}
+        if len(full_curve := budget_curve(f_scores, full, full["search_seconds"])) > 1:
+            out["full_budget_curve"] = curves["full (fewer epochs)"] = full_curve
+        budget_path = NAS_DIR / f"{dataset}_budget.png"
+        fig = budget_figure(dataset, curves, budget_path)
+        log.figure(fig, budget_path.name)
+        plt.close(fig)
         path = NAS_DIR / f"{dataset}_compare.json"
         write_json(path, out)
         log.artifact(path)
@@ -66,7 +122,9 @@ def compare_proxies(dataset: str) -> dict:
         s = out[proxy]
         say(f"nas-compare {dataset}/{proxy}: rho {s['spearman']:.3f}, tau {s['kendall']:.3f}, regret "
             f"{s['top1_regret']:.2f} pts, top-5 overlap {s.get('top5_overlap', 'n/a')}, speedup {s['speedup']:.1f}x")
-    say(f"  -> {path}, {fig_path}")
+        for c in s["budget_curve"][:-1]:
+            say(f"  at epoch {c['epoch']}: rho {c['spearman']:.3f}, regret {c['top1_regret']:.2f} pts, speedup {c['speedup']:.1f}x")
+    say(f"  -> {path}, {fig_path}, {budget_path}")
     return out
 
 

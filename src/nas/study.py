@@ -67,38 +67,53 @@ def proxy_data(ds: Dataset, dataset: str, proxy: str, cfg: NAS, seed: int) -> Pr
 
 
 def score_candidate(spec: ModelSpec, data: ProxyData, ds: Dataset, seeds: int, seed: int, device: torch.device,
-                    on_eval=None, eval_points: int = 5) -> dict:
+                    on_eval=None, eval_points: int = 5, curve_images: int | None = None) -> dict:
     """Train `seeds` networks of one architecture on the proxy and score them on ds.val.
+
     The seeds train as one vmapped batch on CUDA and one after another on the CPU (see
-    protocol.evaluate_set); `on_eval(epoch, accs)` gets the validation accuracies at a few epochs."""
+    protocol.evaluate_set). Validation runs at `eval_points` epochs, the last the final one;
+    the earlier points score on the first `curve_images` validation images only (cheaper: on the
+    CPU profile five full-split checkpoints cost as much as the proxy's training). The result's
+    `curve` gives, per checkpoint, the accuracy and the seconds spent until then (training and
+    scoring of every seed), so nas-compare can rank as if the budget had stopped there.
+    `on_eval(epoch, accs)` gets each checkpoint's per-seed accuracies."""
     t0 = time.perf_counter()
     proto = Protocol(epochs=data.budget_epochs, batch_size=data.batch_size, lr=data.lr, dsa_strategy=data.dsa_strategy)
     every = max(1, data.budget_epochs // eval_points)
-    checkpoints: dict[int, list[float]] = {}
+    points = [e for e in range(1, data.budget_epochs + 1) if e % every == 0 or e == data.budget_epochs][-eval_points:]
+    n_curve = len(ds.val.y) if curve_images is None else min(curve_images, len(ds.val.y))
+    accs: dict[int, list[float]] = {}
+    seconds: dict[int, float] = dict.fromkeys(points, 0.0)
 
-    def val_accs(mb: ModelBatch) -> list[float]:
-        logits = predict(mb, ds.val.x, ds.normalize)
-        return ((logits.argmax(-1).cpu() == ds.val.y).float().mean(1) * 100).tolist()
-
-    def on_epoch(epoch: int, mb: ModelBatch) -> None:
-        if (epoch + 1) % every == 0 or epoch + 1 == data.budget_epochs:
-            checkpoints.setdefault(epoch + 1, []).extend(val_accs(mb))
+    def val_accs(mb: ModelBatch, n: int) -> list[float]:
+        logits = predict(mb, ds.val.x[:n], ds.normalize)
+        return ((logits.argmax(-1).cpu() == ds.val.y[:n]).float().mean(1) * 100).tolist()
 
     groups = [(0, seeds)] if device.type == "cuda" else [(s, 1) for s in range(seeds)]
     x, y = data.x.to(device), data.y.to(device)
     n_params = 0
     for first, n in groups:
+        t_group = time.perf_counter()
+
+        def on_epoch(epoch: int, mb: ModelBatch) -> None:
+            if epoch + 1 in seconds:
+                final = epoch + 1 == data.budget_epochs
+                accs.setdefault(epoch + 1, []).extend(val_accs(mb, len(ds.val.y) if final else n_curve))
+                seconds[epoch + 1] += time.perf_counter() - t_group  # this group's time to reach the point
+
         models = ModelBatch(spec, ds.channels, ds.num_classes, ds.im_size, n, seed, device, first=first)
         gen = generator(seed, device, "nas-train", arch_key(spec), first, n)
         train_models(models, x, y, proto, gen, on_epoch=on_epoch)
         n_params = sum(v[0].numel() for v in models.params.values())
     if on_eval is not None:
-        for epoch in sorted(checkpoints):
-            on_eval(epoch, checkpoints[epoch])
-    accs = checkpoints[data.budget_epochs]
-    return {"val_accs": accs, "val_mean": sum(accs) / len(accs),
-            "val_std": float(torch.tensor(accs).std(unbiased=False)) if len(accs) > 1 else 0.0,
-            "seconds": time.perf_counter() - t0, "params": n_params}
+        for epoch in points:
+            on_eval(epoch, accs[epoch])
+    final = accs[data.budget_epochs]
+    curve = [{"epoch": e, "val_mean": sum(accs[e]) / len(accs[e]), "seconds": seconds[e],
+              "images": len(ds.val.y) if e == data.budget_epochs else n_curve} for e in points]
+    return {"val_accs": final, "val_mean": sum(final) / len(final),
+            "val_std": float(torch.tensor(final).std(unbiased=False)) if len(final) > 1 else 0.0,
+            "seconds": time.perf_counter() - t0, "params": n_params, "curve": curve}
 
 
 def study_name(dataset: str, proxy: str, data_name: str, cfg: NAS, seed: int, sampler: str, fingerprint: str = "") -> str:
@@ -200,7 +215,8 @@ def collect(study) -> dict[str, dict]:
         key = t.user_attrs["arch"]
         if key not in out:
             out[key] = {"number": t.number, "params": t.params, **{k: t.user_attrs[k] for k in
-                        ("val_accs", "val_mean", "val_std", "seconds", "n_params", "mlflow_run_id")}}
+                        ("val_accs", "val_mean", "val_std", "seconds", "n_params", "mlflow_run_id")},
+                        "curve": t.user_attrs.get("curve", [])}
     return out
 
 

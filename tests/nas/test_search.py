@@ -19,7 +19,7 @@ def small_pipeline(workdir, mnist_like) -> dict:
     set_param(workdir, "random", {"mnist-ipc2": {"dataset": "mnist", "ipc": 2}})
     set_param(workdir, "nas.mnist", {"space": {"depth": [1, 2], "width": [4, 8], "norm": ["none"]}, "seeds": 2,
                                      "full": {"epochs": 1, "batch_size": 64}, "proxy": {"epochs": 3},
-                                     "distilled": "datadam_ipc2_real", "final_epochs": 1})
+                                     "distilled": "datadam_ipc2_real", "final_epochs": 1, "curve_images": 10})
     prepare("mnist", source_dir=mnist_like, verify=False)
     run_distill("mnist-datadam-ipc2-real")
     return {p: search("mnist", p) for p in ("full", "synthetic", "random")}
@@ -32,6 +32,12 @@ def test_three_proxies_and_compare(workdir, mnist_like):
                                                           "d2-w4-none-relu-avg", "d2-w8-none-relu-avg"}
         assert all(len(v["val_accs"]) == 2 for v in r["results"].values())  # two seeds per candidate
         assert 0 <= r["final_test_acc"] <= 100
+        for v in r["results"].values():  # checkpoints: every epoch of 3 (1 for full), the last on the whole split
+            curve = v["curve"]
+            assert [c["epoch"] for c in curve] == ([1] if proxy == "full" else [1, 2, 3])
+            assert [c["images"] for c in curve] == [10] * (len(curve) - 1) + [40]
+            assert curve[-1]["val_mean"] == v["val_mean"] and 0 < curve[-1]["seconds"] <= v["seconds"]
+            assert all(a["seconds"] < b["seconds"] for a, b in zip(curve, curve[1:]))
     assert results["random"]["data"] == "random_ipc2" and results["synthetic"]["n_images"] == 20
     again = search("mnist", "synthetic")  # the study is complete: resuming trains nothing new
     assert again["results"] == results["synthetic"]["results"]
@@ -43,3 +49,7 @@ def test_three_proxies_and_compare(workdir, mnist_like):
     assert saved["synthetic"]["n_archs"] == 4 and -1 <= saved["synthetic"]["spearman"] <= 1
     assert saved["random"]["top1_regret"] >= 0 and out["synthetic"]["speedup"] > 0
     assert (workdir / "reports/nas/mnist_scatter.png").stat().st_size > 1000
+    assert (workdir / "reports/nas/mnist_budget.png").stat().st_size > 1000
+    curve = saved["synthetic"]["budget_curve"]
+    assert [c["epoch"] for c in curve] == [1, 2, 3] and curve[-1]["spearman"] == saved["synthetic"]["spearman"]
+    assert curve[0]["speedup"] > curve[-1]["speedup"] > 0  # stopping earlier is faster
