@@ -148,6 +148,16 @@ def summary_markdown(datasets: dict[str, dict], figures: dict[str, list[str]]) -
                                  f"{s.get('spearman_top5', float('nan')):.3f} | {s.get('top5_overlap', 'n/a')} | "
                                  f"{s['top1_regret']:.2f} | {s['search_seconds']:.0f} | {s['speedup']:.1f}× |")
             lines += ["", f"![NAS scatter](nas/{ds}_scatter.png)", ""]
+            curves = {p: n[p]["budget_curve"] for p in ("synthetic", "random") if len(n.get(p, {}).get("budget_curve", [])) > 1}
+            if "full_budget_curve" in n:
+                curves["full, fewer epochs"] = n["full_budget_curve"]
+            if curves:
+                lines += ["The same ranking if each proxy's training had stopped at an earlier validation checkpoint "
+                          "(budget curve; checkpoints before the last score on a subset of the validation split):", "",
+                          "| proxy | epoch | Spearman ρ | top-1 regret (pts) | speedup vs full |", "|---|---|---|---|---|"]
+                lines += [f"| {p} | {c['epoch']} | {c['spearman']:.3f} | {c['top1_regret']:.2f} | {c['speedup']:.1f}× |"
+                          for p, curve in curves.items() for c in curve]
+                lines += ["", f"![NAS budget curve](nas/{ds}_budget.png)", ""]
     return "\n".join(lines) + "\n"
 
 

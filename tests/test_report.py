@@ -24,7 +24,11 @@ def fake_metrics(root, acc):
     write(root / "reports/nas/mnist_compare.json", {
         "full_search_seconds": 600.0, "synthetic": {"data": "datadam_ipc10_real", "spearman": 0.81, "kendall": 0.66,
                                                     "spearman_top5": 0.5, "top5_overlap": 3, "top1_regret": 0.2,
-                                                    "search_seconds": 12.0, "speedup": 50.0}})
+                                                    "search_seconds": 12.0, "speedup": 50.0,
+                                                    "budget_curve": [{"epoch": 20, "spearman": 0.42, "top1_regret": 1.5,
+                                                                      "speedup": 250.0},
+                                                                     {"epoch": 100, "spearman": 0.81, "top1_regret": 0.2,
+                                                                      "speedup": 50.0}]}})
 
 
 def test_summary_numbers_come_from_files(workdir):
@@ -33,6 +37,7 @@ def test_summary_numbers_come_from_files(workdir):
     assert "99.12 %" in text and "81.00 ± 0.50" in text and "52.30 ± 1.00" in text and "+28.70" in text
     assert "77.70 ± 2.00" in text and "| synthetic | datadam_ipc10_real | 0.810 | 0.660 |" in text
     assert "preset **cpu**" in text and "device **cpu**" in text
+    assert "| synthetic | 20 | 0.420 | 1.50 | 250.0× |" in text and "| synthetic | 100 | 0.810 | 0.20 | 50.0× |" in text
     for fig in ("mnist_acc_vs_ipc.png", "mnist_full_vs_distilled.png"):
         assert (workdir / "reports/figures/summary" / fig).stat().st_size > 5000
     fake_metrics(workdir, 70.0)  # a different metrics file: a different report
