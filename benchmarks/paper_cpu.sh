@@ -8,11 +8,15 @@
 # evaluation (10 ConvNet-3 w128 x 1,000 epochs, final iterate, no cross-architecture models: those
 # take minutes per model here) and the random-real anchor of the same size. ipc 1 takes about 35 min
 # on the 2-core machine (0.2 s per iteration). Needs data/processed (dvc repro prepare) and .venv.
+# PAPER_CPU_SMOKE=1 runs the same steps at gpu_params.py's --smoke sizes (a rehearsal of the script);
+# PAPER_CPU_RESULTS names the JSONL file the rows are appended to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=${PAPER_CPU_DIR:-/tmp/ddkit-paper-cpu}
 IPCS=("${@:-1}")
+RESULTS=${PAPER_CPU_RESULTS:-$ROOT/benchmarks/results/paper_cpu.jsonl}
+SMOKE=(); [ -n "${PAPER_CPU_SMOKE:-}" ] && SMOKE=(--smoke)
 export DD_TRACKING=0 PYTHONUNBUFFERED=1 PATH="$ROOT/.venv/bin:$PATH"
 export GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432:glibc.malloc.top_pad=268435456}
 [ -d "$ROOT/data/processed/mnist" ] || { echo "error: data/processed/mnist missing: run \`dvc repro prepare\` first" >&2; exit 2; }
@@ -21,13 +25,13 @@ git worktree add --detach "$WORK" HEAD -q
 trap 'cd "$ROOT"; git worktree remove --force "$WORK"' EXIT
 cd "$WORK"
 rm -rf data/processed && ln -s "$ROOT/data/processed" data/processed
-python benchmarks/gpu_params.py params.paper.yaml   # the paper preset (DataDAM iterations as the preset says)
+python benchmarks/gpu_params.py params.paper.yaml "${SMOKE[@]}"   # the paper preset (DataDAM iterations as the preset says)
 for ipc in "${IPCS[@]}"; do
   t0=$(date +%s)
   python -m src.evaluate random mnist "$ipc" --params params.paper.yaml   # first: the evaluation reads this anchor
   python -m src.distill "mnist-datadam-ipc$ipc-real" --params params.paper.yaml --no-resume
   python -m src.evaluate distilled "mnist-datadam-ipc$ipc-real" --params params.paper.yaml
-  python - "$ipc" "$t0" >> "$ROOT/benchmarks/results/paper_cpu.jsonl" <<'PY'
+  python - "$ipc" "$t0" >> "$RESULTS" <<'PY'
 import json, platform, subprocess, sys, time
 from pathlib import Path
 ipc, t0 = sys.argv[1], int(sys.argv[2])
@@ -46,4 +50,4 @@ print(json.dumps({"benchmark": "paper_cpu", "machine": platform.machine(), "meth
                   "wall_s": round(time.time() - t0)}))
 PY
 done
-tail -n "${#IPCS[@]}" "$ROOT/benchmarks/results/paper_cpu.jsonl"
+tail -n "${#IPCS[@]}" "$RESULTS"
