@@ -42,7 +42,7 @@ def budget_curve(f_scores: dict[str, float], res: dict, full_seconds: float) -> 
     return out
 
 
-def budget_figure(dataset: str, curves: dict[str, list[dict]], path) -> None:
+def budget_figure(dataset: str, curves: dict[str, list[dict]], path):
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     from src.figures import plt
@@ -116,7 +116,7 @@ def compare_proxies(dataset: str) -> dict:
         plt.close(fig)
         curves = {p: out[p]["budget_curve"] for p in proxies}
         if len(full_curve := budget_curve(f_scores, full, full["search_seconds"])) > 1:
-            out["full_budget_curve"] = curves["full (fewer epochs)"] = full_curve
+            out["full_budget_curve"] = curves["full, fewer epochs"] = full_curve
         budget_path = NAS_DIR / f"{dataset}_budget.png"
         fig = budget_figure(dataset, curves, budget_path)
         log.figure(fig, budget_path.name)
