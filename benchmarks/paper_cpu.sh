@@ -37,10 +37,9 @@ from pathlib import Path
 ipc, t0 = sys.argv[1], int(sys.argv[2])
 m = json.loads(Path(f"reports/metrics/mnist/datadam_ipc{ipc}_real.json").read_text())
 r = json.loads(Path(f"reports/metrics/mnist/random_ipc{ipc}.json").read_text())
-from safetensors import safe_open
+from src.distill import synthetic
 keep = ("acc_mean", "acc_std", "n_models", "accs", "model", "seconds", "device", "preset", "content_hash", "random_acc_mean")
-with safe_open(f"data/distilled/mnist/datadam_ipc{ipc}_real.safetensors", "pt") as f:
-    meta = json.loads(f.metadata()["meta"])
+meta = synthetic.load(f"data/distilled/mnist/datadam_ipc{ipc}_real.safetensors", "mnist").meta  # checked, as the stages read it
 cfg = meta["params"]["datadam"]
 print(json.dumps({"benchmark": "paper_cpu", "machine": platform.machine(), "method": "datadam", "ipc": int(ipc),
                   "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
