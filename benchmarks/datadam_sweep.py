@@ -7,9 +7,9 @@ body is the CPU profile as it is). For every variant: distil from scratch (param
 init unless `init=` is given to --init), then train `--models` evaluation networks (evaluate.mnist)
 on the final images and score them on the **validation split** (settings are chosen there, never on
 the test set). `--anchor` also scores the pipeline's random real subset of the same size.
-`--params` takes another params file (e.g. one with `preset: paper`, for a GPU: w128, 8,000
-iterations, 1,000 evaluation epochs; add `--models 10 --device cuda`). Prints one JSON line per variant. Reads
-data/processed/mnist.
+`--params` takes another params file and `--preset paper` applies the paper profile (w128, 8,000
+iterations, 1,000 evaluation epochs; on a GPU add `--models 10 --device cuda`). Prints one JSON line per
+variant, naming its machine, commit and command. Reads data/processed/mnist.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.pad_sweep import parse_variant  # noqa: E402
-from src.config import DataDAMSpec, load_params  # noqa: E402
+from benchmarks.sweeps import parse_variant, provenance, sweep_params  # noqa: E402
+from src.config import DataDAMSpec  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import datadam  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
@@ -41,10 +41,12 @@ def main() -> None:
     ap.add_argument("--init", choices=("real", "noise"), default="real")
     ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (its preset applies)")
     ap.add_argument("--models", type=int, default=3, help="evaluation models per variant")
+    ap.add_argument("--preset", default=None, help="profile to apply instead of the file's own `preset:` (e.g. paper)")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     configure_threads()
-    params = load_params(args.params)
+    params = sweep_params(args.params, args.preset)
+    where = provenance()
     base, spec = params.distill.datadam["mnist"], params.evaluate.mnist
     ds = store.load("mnist")
     device = pick_device(args.device)
@@ -57,7 +59,7 @@ def main() -> None:
 
     if args.anchor:  # the same subset as stage random@mnist-ipc<ipc>
         idx = anchor_subset(ds.train.y, args.ipc, ds.num_classes, params.seed, "mnist")
-        print(json.dumps({"variant": "random_real_anchor", "ipc": args.ipc, "split": "val",
+        print(json.dumps({**where, "variant": "random_real_anchor", "ipc": args.ipc, "split": "val",
                           **score(ds.normalize(ds.train.x[idx]), ds.train.y[idx])}), flush=True)
     for text in args.variant:
         name, updates = parse_variant(text)
@@ -67,7 +69,7 @@ def main() -> None:
         row = {"variant": name, "overrides": updates, "ipc": args.ipc, "init": args.init, "iterations": cfg.iterations,
                "split": "val", "distill_seconds": round(time.perf_counter() - t0, 1),
                "final_loss_mean50": round(sum(r.losses[-50:]) / len(r.losses[-50:]), 4)}
-        print(json.dumps({**row, **score(r.images, r.labels)}), flush=True)
+        print(json.dumps({**where, **row, **score(r.images, r.labels)}), flush=True)
 
 
 if __name__ == "__main__":

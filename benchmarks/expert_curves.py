@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.pad_sweep import parse_variant  # noqa: E402
+from benchmarks.sweeps import parse_variant  # noqa: E402
 from src.config import load_params  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import experts as ex  # noqa: E402

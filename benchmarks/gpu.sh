@@ -144,7 +144,7 @@ python3 - "$OUT" "$T0F" "$P" >> "$LOG" 2>&1 <<'PY'
 import json, sys, tarfile
 from pathlib import Path
 import yaml
-from safetensors import safe_open
+from src.distill import synthetic  # the project's checked reader (format, content hash, dataset)
 out, t0, params = Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
 mine = lambda p: p.is_file() and p.stat().st_mtime >= t0  # written by this run, not left from the checkout
 names = [f"random_ipc{i}" for i in (1, 10, 50)] + [f"datadam_ipc{i}_real" for i in (1, 10, 50)] + ["pad_ipc10_real"]
@@ -154,8 +154,11 @@ for name in names:
         rows["metrics"][name] = json.loads(p.read_text())
 sets = [p for name in names if mine(p := Path("data/distilled/mnist") / f"{name}.safetensors")]
 for p in sets:
-    with safe_open(str(p), "pt") as f:
-        meta = json.loads(f.metadata().get("meta", "{}")) if "meta" in f.metadata() else dict(f.metadata())
+    try:
+        meta = synthetic.load(p, "mnist").meta
+    except Exception as e:  # a set that fails its checks is reported, and the rest still gathered
+        rows["sets"][p.stem] = {"error": f"{type(e).__name__}: {e}"}
+        continue
     rows["sets"][p.stem] = {k: meta.get(k) for k in ("seconds", "device", "git_commit", "content_hash",
                                                      "peak_mem_mb", "unroll", "params_hash")}
 manifest = Path("models/experts/mnist/manifest.json")

@@ -11,7 +11,8 @@ line per variant (accuracies, final loss, learned lr, seconds). `--save DIR` kee
 `--load DIR` re-scores saved sets without distilling. `--pipeline-set` also scores the set the
 pipeline built (data/distilled/mnist/pad_ipc<ipc>_real.safetensors). `--amp-cpu` sets every
 variant's `amp_cpu` (a bf16 unroll; the same as the override amp_cpu=true). Reads data/processed/mnist, the experts (`--experts`,
-default models/experts/mnist) and params.yaml.
+default models/experts/mnist) and params.yaml (`--params`, `--preset paper`). Every row names its
+machine, commit and command.
 """
 
 from __future__ import annotations
@@ -26,25 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-from src.config import PADSpec, load_params  # noqa: E402
+from benchmarks.sweeps import parse_variant, provenance, sweep_params  # noqa: E402
+from src.config import PADSpec  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import pad  # noqa: E402
 from src.distill.experts import Experts  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
 from src.protocol import anchor_subset, evaluate_set  # noqa: E402
 from src.runtime import configure_threads  # noqa: E402
-
-
-def parse_variant(text: str) -> tuple[str, dict]:
-    name, _, body = text.partition(":")
-    updates = {}
-    for item in filter(None, body.split(",")):
-        key, _, value = item.partition("=")
-        updates[key] = yaml.safe_load(value)
-    return name, updates
 
 
 def main() -> None:
@@ -62,9 +54,12 @@ def main() -> None:
     ap.add_argument("--load", type=Path, default=None, help="score DIR/<variant>.safetensors (saved by --save) instead of distilling")
     ap.add_argument("--pipeline-set", action="store_true", help="also score the pipeline's PAD set the same way")
     ap.add_argument("--amp-cpu", action="store_true", help="distil under bf16 autocast (CPU)")
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
+    ap.add_argument("--preset", default=None, help="profile to apply instead of the file's own `preset:` (e.g. paper)")
     args = ap.parse_args()
     configure_threads()
-    params = load_params()
+    params = sweep_params(args.params, args.preset)
+    where = provenance()
     base, spec = params.distill.pad["mnist"], params.evaluate.mnist
     ds = store.load("mnist")
     experts = Experts.open(args.experts, "mnist")
@@ -74,7 +69,7 @@ def main() -> None:
         idx = anchor_subset(ds.train.y, args.ipc, ds.num_classes, params.seed, "mnist")
         ev = evaluate_set(ds.normalize(ds.train.x[idx]), ds.train.y[idx], split.x, split.y, ds.normalize, spec.model,
                           ds.num_classes, _protocol(spec), args.models, params.seed, device)
-        print(json.dumps({"variant": "random_real_anchor", "ipc": args.ipc, "split": args.split, "eval_lr": spec.lr,
+        print(json.dumps({**where, "variant": "random_real_anchor", "ipc": args.ipc, "split": args.split, "eval_lr": spec.lr,
                           "acc_mean": round(float(np.mean(ev.accs)), 2), "accs": [round(a, 2) for a in ev.accs]}), flush=True)
     if args.pipeline_set:
         from src.distill import synthetic
@@ -84,7 +79,7 @@ def main() -> None:
         syn = synthetic.load(path, "mnist", ds.mean, ds.std)
         ev = evaluate_set(syn.images, syn.labels, split.x, split.y, ds.normalize, spec.model, ds.num_classes,
                           _protocol(spec), args.models, params.seed, device, lr=set_lr(syn))
-        print(json.dumps({"variant": "pipeline_set", "file": str(path), "content_hash": syn.meta["content_hash"],
+        print(json.dumps({**where, "variant": "pipeline_set", "file": str(path), "content_hash": syn.meta["content_hash"],
                           "split": args.split, "acc_mean": round(float(np.mean(ev.accs)), 2),
                           "accs": [round(a, 2) for a in ev.accs], "eval_seconds": round(ev.seconds, 1)}), flush=True)
     for text in args.variant:
@@ -115,7 +110,7 @@ def main() -> None:
                    accs=[round(a, 2) for a in ev.accs], learned_lr=learned_lr, eval_seconds=round(ev.seconds, 1),
                    experts_model=experts.manifest["model_name"],
                    experts_val_acc=[round(e["val_acc"], 2) for e in experts.manifest["experts"]])
-        print(json.dumps(row), flush=True)
+        print(json.dumps({**where, **row}), flush=True)
 
 if __name__ == "__main__":
     main()

@@ -10,11 +10,13 @@ final embedding:
           + s * lam * sum_classes || mean_real e - mean_syn e ||^2          (s = 100, lam = 0.01)
 
 then takes one SGD step (momentum 0.5) on the synthetic images. p = 4 follows the paper; the
-released code uses p = 1. The step size is constant as in the paper unless `lr_schedule: cosine`. All classes go through one batched forward for real and one for
-synthetic images; the network returns its block activations, so no hooks are involved.
+released code uses p = 1. The step size is constant as in the paper unless `lr_schedule: cosine`.
+All classes go through one batched forward for real and one for synthetic images; the network
+returns its block activations, so no hooks are involved.
 
-Option `schedule: assignment` also trains the network on the synthetic set between image
-updates (K outer initialisations x T image steps x zeta network steps).
+With `inner_steps: T` and `net_steps: zeta` (the course assignment's schedule) the network is also
+trained on the synthetic set between image updates (K outer initialisations x T image steps x zeta
+network steps).
 """
 
 from __future__ import annotations

@@ -1,0 +1,42 @@
+"""What the settings sweeps (datadam_sweep.py, pad_sweep.py) share: variants, params, provenance."""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from src.config import Params, load_params, parse_params
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """`name:key=value,...` -> (name, {key: YAML value}); an empty body keeps the settings as they are."""
+    name, _, body = text.partition(":")
+    updates = {}
+    for item in filter(None, body.split(",")):
+        key, _, value = item.partition("=")
+        updates[key] = yaml.safe_load(value)
+    return name, updates
+
+
+def sweep_params(path: Path, preset: str | None) -> Params:
+    """params.yaml (or `path`), under `preset` when given instead of the file's own `preset:`."""
+    if preset is None:
+        return load_params(path)
+    load_params(path)  # the file's own errors first, one line each
+    raw = yaml.safe_load(path.read_text()) or {}
+    return parse_params({**raw, "preset": preset}, f"{path} (preset: {preset})")
+
+
+def provenance() -> dict:
+    """Where a row came from: the machine, the commit (with '+dirty' for uncommitted changes) and the
+    exact command, so a row can be rerun without guessing."""
+    def git(*a):
+        return subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    return {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "commit": commit,
+            "command": shlex.join(["python", *sys.argv])}
