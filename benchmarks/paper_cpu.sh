@@ -45,7 +45,7 @@ print(json.dumps({"benchmark": "paper_cpu", "machine": platform.machine(), "meth
                   "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
                   "distilled": {k: m[k] for k in keep if k in m}, "random": {k: r[k] for k in keep if k in r},
                   "set": {k: meta.get(k) for k in ("seconds", "git_commit", "params_hash", "device")},
-                  "recipe": {k: cfg.get(k) for k in ("model", "iterations", "batch_real", "lam", "power", "lr_img", "lr_schedule")},
+                  "recipe": {k: cfg[k] for k in ("model", "iterations", "batch_real", "lam", "power", "lr_img")},
                   "wall_s": round(time.time() - t0)}))
 PY
 done

@@ -104,8 +104,6 @@ class DataDAMSpec(Strict):
     batch_real: int = Field(64, ge=1, le=4096)
     lr_img: float = Field(1.0, gt=0.0, le=1000.0)
     momentum: float = Field(0.5, ge=0.0, lt=1.0)
-    lr_schedule: Literal["constant", "cosine"] = Field(
-        "constant", description="lr_img over the run: constant (paper) or cosine-annealed to 0 at the last iteration")
     power: float = Field(4.0, gt=0.0, le=16.0, description="attention exponent p (paper 4, released code 1)")
     lam: float = Field(0.01, ge=0.0, le=100.0, description="weight of the embedding (MMD) term")
     scale: float = Field(100.0, gt=0.0, description="the released code's scale factor on both terms")

@@ -10,19 +10,16 @@ final embedding:
           + s * lam * sum_classes || mean_real e - mean_syn e ||^2          (s = 100, lam = 0.01)
 
 then takes one SGD step (momentum 0.5) on the synthetic images. p = 4 follows the paper; the
-released code uses p = 1. The step size is constant as in the paper unless `lr_schedule: cosine`.
-All classes go through one batched forward for real and one for synthetic images; the network
-returns its block activations, so no hooks are involved.
+released code uses p = 1. All classes go through one batched forward for real and one for
+synthetic images; the network returns its block activations, so no hooks are involved.
 
-With `inner_steps: T` and `net_steps: zeta` (the course assignment's schedule) the network is also
-trained on the synthetic set between image updates (K outer initialisations x T image steps x zeta
-network steps).
+Option `schedule: assignment` also trains the network on the synthetic set between image
+updates (K outer initialisations x T image steps x zeta network steps).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,15 +136,6 @@ def initial_images(ds: Dataset, ipc: int, init: str, seed: int, device: torch.de
     raise UserError(f"init: {init!r} is not one of real, noise")
 
 
-def image_lr(cfg: DataDAMSpec, it: int) -> float:
-    """lr_img at iteration `it` (0-based): a pure function of the iteration, so a resumed run
-    takes the same steps. Cosine ends near 0, which quiets the last iterates: every iteration
-    draws a new random network, so at a constant lr the final images still carry that noise."""
-    if cfg.lr_schedule == "cosine":
-        return cfg.lr_img * 0.5 * (1.0 + math.cos(math.pi * it / cfg.iterations))
-    return cfg.lr_img
-
-
 def distill(ds: Dataset, cfg: DataDAMSpec, ipc: int, init: str, seed: int, device: torch.device,
             ckpt_path: Path | None = None, ckpt_key: str = "", on_log: Callable[[int, dict], None] | None = None,
             progress: Callable = lambda it, **kw: it) -> Result:
@@ -186,7 +174,6 @@ def distill(ds: Dataset, cfg: DataDAMSpec, ipc: int, init: str, seed: int, devic
         p = dsa.sample(K, ds.im_size, gen, device) if dsa.enabled else {}  # one siamese draw per class
         att, emb = step_loss(net, x_real, images, p, groups_real, labels)
         loss = att + emb
-        opt.param_groups[0]["lr"] = image_lr(cfg, it)  # a Python float: no host sync
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
