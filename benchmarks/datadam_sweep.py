@@ -31,8 +31,10 @@ from src.distill import datadam  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
 from src.protocol import anchor_subset, evaluate_set  # noqa: E402
 from src.runtime import configure_threads, pick_device  # noqa: E402
+from src.ui import cli_errors  # noqa: E402
 
 
+@cli_errors  # a bad params file or preset: one line, exit 2
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", action="append", default=[])

@@ -37,8 +37,10 @@ from src.distill.experts import Experts  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
 from src.protocol import anchor_subset, evaluate_set  # noqa: E402
 from src.runtime import configure_threads  # noqa: E402
+from src.ui import cli_errors  # noqa: E402
 
 
+@cli_errors  # a bad params file or preset: one line, exit 2
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", action="append", default=[])
