@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import platform
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
 from src.config import Params, load_params, parse_params
+from src.tracking import git_state
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -33,10 +33,9 @@ def sweep_params(path: Path, preset: str | None) -> Params:
 
 
 def provenance() -> dict:
-    """Where a row came from: the machine, the commit (with '+dirty' for uncommitted changes) and the
-    exact command, so a row can be rerun without guessing."""
-    def git(*a):
-        return subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
-    commit = git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    """Where a row came from: the machine, the commit ('+dirty' with uncommitted changes, read by the
+    same helper that tags every MLflow run) and the exact command, so a row can be rerun without guessing."""
+    state = git_state()
+    commit = state["git_commit"][:7] + ("+dirty" if state["git_dirty"] == "true" else "")
     return {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "commit": commit,
             "command": shlex.join(["python", *sys.argv])}
