@@ -24,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.sweeps import parse_variant, provenance, sweep_params  # noqa: E402
-from src.config import DataDAMSpec  # noqa: E402
+from benchmarks.sweeps import provenance, sweep_params, variants  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import datadam  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
@@ -50,6 +49,7 @@ def main() -> None:
     params = sweep_params(args.params, args.preset)
     where = provenance()
     base, spec = params.distill.datadam["mnist"], params.evaluate.mnist
+    runs = variants(args.variant, base)
     ds = store.load("mnist")
     device = pick_device(args.device)
 
@@ -63,9 +63,7 @@ def main() -> None:
         idx = anchor_subset(ds.train.y, args.ipc, ds.num_classes, params.seed, "mnist")
         print(json.dumps({**where, "variant": "random_real_anchor", "ipc": args.ipc, "split": "val",
                           **score(ds.normalize(ds.train.x[idx]), ds.train.y[idx])}), flush=True)
-    for text in args.variant:
-        name, updates = parse_variant(text)
-        cfg = DataDAMSpec.model_validate({**base.model_dump(), **updates})
+    for name, updates, cfg in runs:
         t0 = time.perf_counter()
         r = datadam.distill(ds, cfg, args.ipc, args.init, params.seed, device)
         row = {"variant": name, "overrides": updates, "ipc": args.ipc, "init": args.init, "iterations": cfg.iterations,

@@ -23,13 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.sweeps import parse_variant  # noqa: E402
+from benchmarks.sweeps import variants  # noqa: E402
 from src.config import load_params  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import experts as ex  # noqa: E402
 from src.models.registry import build  # noqa: E402
 from src.runtime import configure_threads  # noqa: E402
 from src.train import accuracy  # noqa: E402
+from src.ui import cli_errors  # noqa: E402
 
 
 def curve(traj: torch.Tensor, spec, ds, val) -> list[float]:
@@ -41,6 +42,7 @@ def curve(traj: torch.Tensor, spec, ds, val) -> list[float]:
     return out
 
 
+@cli_errors  # a bad --probe: one line, exit 2
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experts", type=Path, default=Path("models/experts/mnist"))
@@ -61,9 +63,7 @@ def main() -> None:
     spec0 = params.experts["mnist"]
     pool, scores = saved.difficulty()  # the same pool and curriculum order as the saved experts
     x, y = ds.normalize(ds.train.x[pool]), ds.train.y[pool]
-    for text in args.probe:
-        name, updates = parse_variant(text)
-        spec = spec0.model_validate({**spec0.model_dump(), **updates})
+    for name, updates, spec in variants(args.probe, spec0):
         t0 = time.perf_counter()
         traj, _ = ex.train_expert(x, y, scores, spec, ds.num_classes, params.seed, 0)
         print(json.dumps({**base, "probe": name, "overrides": updates, "seconds": round(time.perf_counter() - t0, 1),

@@ -29,8 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-from benchmarks.sweeps import parse_variant, provenance, sweep_params  # noqa: E402
-from src.config import PADSpec  # noqa: E402
+from benchmarks.sweeps import provenance, sweep_params, variants  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import pad  # noqa: E402
 from src.distill.experts import Experts  # noqa: E402
@@ -63,6 +62,7 @@ def main() -> None:
     params = sweep_params(args.params, args.preset)
     where = provenance()
     base, spec = params.distill.pad["mnist"], params.evaluate.mnist
+    runs = variants(args.variant, base, {"amp_cpu": True} if args.amp_cpu else None)
     ds = store.load("mnist")
     experts = Experts.open(args.experts, "mnist")
     device = torch.device("cpu")
@@ -84,9 +84,7 @@ def main() -> None:
         print(json.dumps({**where, "variant": "pipeline_set", "file": str(path), "content_hash": syn.meta["content_hash"],
                           "split": args.split, "acc_mean": round(float(np.mean(ev.accs)), 2),
                           "accs": [round(a, 2) for a in ev.accs], "eval_seconds": round(ev.seconds, 1)}), flush=True)
-    for text in args.variant:
-        name, updates = parse_variant(text)
-        cfg = PADSpec.model_validate({**base.model_dump(), **updates, **({"amp_cpu": True} if args.amp_cpu else {})})
+    for name, updates, cfg in runs:
         row = {"variant": name, "overrides": updates, "experts": str(args.experts), "ipc": args.ipc,
                "iterations": cfg.iterations}
         if args.load is not None:  # re-score a set an earlier run saved

@@ -8,19 +8,51 @@ import sys
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
-from src.config import Params, load_params, parse_params
+from src.config import Params, _one_line, load_params, parse_params
+from src.errors import ConfigError
 from src.tracking import git_state
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
-    """`name:key=value,...` -> (name, {key: YAML value}); an empty body keeps the settings as they are."""
+    """`name:key=value,...` -> (name, {key: YAML value}); an empty body keeps the settings as they are.
+    A dotted key (`model.norm=batch`) names a field inside a nested setting (see `with_overrides`)."""
     name, _, body = text.partition(":")
     updates = {}
     for item in filter(None, body.split(",")):
         key, _, value = item.partition("=")
         updates[key] = yaml.safe_load(value)
     return name, updates
+
+
+def with_overrides(settings: dict, updates: dict) -> dict:
+    """A copy of `settings` with `updates` applied; `a.b` replaces field b of the mapping under a, so
+    one field of a model spec changes without restating the others (commas cannot sit in a variant)."""
+    out = dict(settings)
+    for key, value in updates.items():
+        head, dot, rest = key.partition(".")
+        if not dot:
+            out[key] = value
+        elif isinstance(out.get(head), dict):
+            out[head] = with_overrides(out[head], {rest: value})
+        else:
+            raise ConfigError(f"variant key {key!r}: {head!r} is not a nested setting")
+    return out
+
+
+def variants(texts: list[str], base: BaseModel, extra: dict | None = None) -> list[tuple[str, dict, BaseModel]]:
+    """Every `--variant` parsed and validated against `base`'s settings before any work starts, so a
+    typo in the last variant fails in one line at once instead of after the first variants' runs."""
+    out = []
+    for text in texts:
+        name, updates = parse_variant(text)
+        try:
+            cfg = type(base).model_validate(with_overrides(base.model_dump(), {**updates, **(extra or {})}))
+        except ValidationError as err:
+            raise ConfigError(_one_line(err, f"--variant {text!r}")) from None
+        out.append((name, updates, cfg))
+    return out
 
 
 def sweep_params(path: Path, preset: str | None) -> Params:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks.sweeps import parse_variant, provenance, sweep_params
+from benchmarks.sweeps import parse_variant, provenance, sweep_params, variants, with_overrides
 from src.config import load_params
 from src.errors import ConfigError
 from tests.conftest import REPO as ROOT
@@ -29,3 +29,21 @@ def test_variant_values_are_yaml_and_rows_name_their_command():
     assert parse_variant("base:") == ("base", {})
     where = provenance()
     assert where["command"].startswith("python ") and where["commit"] and where["machine"]
+
+
+def test_dotted_variant_keys_change_one_field_of_a_nested_setting():
+    base = load_params(ROOT / "params.yaml").distill.datadam["mnist"]
+    ((name, updates, cfg),) = variants(["bn:model.norm=batch,lam=0.3"], base)
+    assert (name, updates) == ("bn", {"model.norm": "batch", "lam": 0.3})
+    assert cfg.model.norm == "batch" and cfg.lam == 0.3
+    assert cfg.model.width == base.model.width and cfg.model.depth == base.model.depth  # the rest kept
+    assert base.model.norm == "instance"  # the base is not modified
+    assert with_overrides({"a": {"b": 1, "c": 2}}, {"a.b": 3}) == {"a": {"b": 3, "c": 2}}
+
+
+def test_bad_variants_fail_in_one_line_before_any_work():
+    base = load_params(ROOT / "params.yaml").distill.datadam["mnist"]
+    with pytest.raises(ConfigError, match=r"--variant 'x:lam=high'.*lam"):
+        variants(["ok:lam=0.3", "x:lam=high"], base)
+    with pytest.raises(ConfigError, match=r"'lam.x'.*'lam' is not a nested setting"):
+        variants(["y:lam.x=1"], base)
