@@ -15,7 +15,7 @@ endif
 # your own wins.
 MALLOC_TUNABLES := glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432:glibc.malloc.top_pad=268435456
 
-.PHONY: install repro test lint bench
+.PHONY: install repro test lint bench malloc-tunables
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -35,3 +35,6 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bench_evaluate.py
+
+malloc-tunables:  # the value, for scripts that run stages outside `make repro` (benchmarks/scratch.sh)
+	@echo $(MALLOC_TUNABLES)

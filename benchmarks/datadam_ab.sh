@@ -9,7 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 AFTER=$PWD
 : "${BEFORE:?set BEFORE to a worktree of the commit to compare against}"
-export DD_TRACKING=0 GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432:glibc.malloc.top_pad=268435456}
+ROOT=$PWD
+source benchmarks/scratch.sh
+scratch_env  # as `make repro` runs stages (DD_TRACKING=0, glibc malloc tunables)
 PY=${PY:-.venv/bin/python}
 for pair in 1 2 3; do
   for root in "$BEFORE" "$AFTER"; do

@@ -20,9 +20,8 @@ ROOT=$PWD
 RUN=${1:-mnist-pad-ipc10-real}
 WORK=${NAS_PROXY_DIR:-/tmp/ddkit-nas-proxy}
 RESULTS=${NAS_PROXY_RESULTS:-$ROOT/benchmarks/results/nas_proxy_sets_cpu.jsonl}
-export DD_TRACKING=0 PYTHONUNBUFFERED=1 PATH="$ROOT/.venv/bin:$PATH"
-export GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432:glibc.malloc.top_pad=268435456}
-[ -d "$ROOT/data/processed/mnist" ] || { echo "error: data/processed/mnist missing: run \`dvc repro prepare\` first" >&2; exit 2; }
+source benchmarks/scratch.sh
+scratch_env
 read -r DS METHOD SET < <(python - "$RUN" <<'PY'
 import sys
 from src.config import find_run, load_params
@@ -34,11 +33,7 @@ except UserError as e:
 print(run.dataset, run.method, f"{run.method}_ipc{run.ipc}_{run.init}")
 PY
 )
-rm -rf "$WORK"; git worktree prune
-git worktree add --detach "$WORK" HEAD -q
-trap 'cd "$ROOT"; git worktree remove --force "$WORK"' EXIT
-cd "$WORK"
-rm -rf data/processed && ln -s "$ROOT/data/processed" data/processed
+scratch_worktree "$WORK"
 t0=$(date +%s)
 [ "$METHOD" = pad ] && python -m src.experts "$DS"
 python -m src.distill "$RUN" --no-resume

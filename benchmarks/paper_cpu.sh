@@ -17,14 +17,9 @@ WORK=${PAPER_CPU_DIR:-/tmp/ddkit-paper-cpu}
 IPCS=("${@:-1}")
 RESULTS=${PAPER_CPU_RESULTS:-$ROOT/benchmarks/results/paper_cpu.jsonl}
 SMOKE=(); [ -n "${PAPER_CPU_SMOKE:-}" ] && SMOKE=(--smoke)
-export DD_TRACKING=0 PYTHONUNBUFFERED=1 PATH="$ROOT/.venv/bin:$PATH"
-export GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432:glibc.malloc.top_pad=268435456}
-[ -d "$ROOT/data/processed/mnist" ] || { echo "error: data/processed/mnist missing: run \`dvc repro prepare\` first" >&2; exit 2; }
-rm -rf "$WORK"; git worktree prune
-git worktree add --detach "$WORK" HEAD -q
-trap 'cd "$ROOT"; git worktree remove --force "$WORK"' EXIT
-cd "$WORK"
-rm -rf data/processed && ln -s "$ROOT/data/processed" data/processed
+source benchmarks/scratch.sh
+scratch_env
+scratch_worktree "$WORK"
 python benchmarks/gpu_params.py params.paper.yaml "${SMOKE[@]}"   # the paper preset (DataDAM iterations as the preset says)
 for ipc in "${IPCS[@]}"; do
   t0=$(date +%s)
