@@ -47,3 +47,17 @@ def test_bad_variants_fail_in_one_line_before_any_work():
         variants(["ok:lam=0.3", "x:lam=high"], base)
     with pytest.raises(ConfigError, match=r"'lam.x'.*'lam' is not a nested setting"):
         variants(["y:lam.x=1"], base)
+
+
+def test_herding_tracks_the_mean_greedily():
+    import torch
+
+    from benchmarks.datadam_init_probe import herding
+
+    x = torch.tensor([[0.0, 0.0], [10.0, 0.0], [1.0, 0.0], [-9.0, 0.0], [4.0, 4.0]])  # mean (1.2, 0.8)
+    picks = herding(x, 3).tolist()
+    assert picks[0] == 2  # nearest the mean
+    assert len(set(picks)) == 3  # no image twice
+    # the second pick minimises the distance of the pair's mean to the class mean among all pairs with row 2
+    gaps = {j: float(((x[2] + x[j]) / 2 - x.mean(0)).square().sum()) for j in (0, 1, 3, 4)}
+    assert picks[1] == min(gaps, key=gaps.get)
