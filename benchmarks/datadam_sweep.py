@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.sweeps import provenance, sweep_params, variants  # noqa: E402
+from benchmarks.sweeps import provenance, variants  # noqa: E402
+from src.config import load_params  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import datadam  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
@@ -46,7 +47,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     configure_threads()
-    params = sweep_params(args.params, args.preset)
+    params = load_params(args.params, args.preset)
     where = provenance()
     base, spec = params.distill.datadam["mnist"], params.evaluate.mnist
     runs = variants(args.variant, base)

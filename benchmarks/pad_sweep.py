@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-from benchmarks.sweeps import provenance, sweep_params, variants  # noqa: E402
+from benchmarks.sweeps import provenance, variants  # noqa: E402
+from src.config import load_params  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import pad  # noqa: E402
 from src.distill.experts import Experts  # noqa: E402
@@ -59,7 +60,7 @@ def main() -> None:
     ap.add_argument("--preset", default=None, help="profile to apply instead of the file's own `preset:` (e.g. paper)")
     args = ap.parse_args()
     configure_threads()
-    params = sweep_params(args.params, args.preset)
+    params = load_params(args.params, args.preset)
     where = provenance()
     base, spec = params.distill.pad["mnist"], params.evaluate.mnist
     runs = variants(args.variant, base, {"amp_cpu": True} if args.amp_cpu else None)

@@ -1,16 +1,16 @@
-"""What the settings sweeps (datadam_sweep.py, pad_sweep.py) share: variants, params, provenance."""
+"""What the settings sweeps (datadam_sweep.py, pad_sweep.py) share: variants and provenance.
+A profile other than the file's own comes from `src.config.load_params(path, preset)`."""
 
 from __future__ import annotations
 
 import platform
 import shlex
 import sys
-from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from src.config import Params, _one_line, load_params, parse_params
+from src.config import one_line
 from src.errors import ConfigError
 from src.tracking import git_state
 
@@ -50,18 +50,9 @@ def variants(texts: list[str], base: BaseModel, extra: dict | None = None) -> li
         try:
             cfg = type(base).model_validate(with_overrides(base.model_dump(), {**updates, **(extra or {})}))
         except ValidationError as err:
-            raise ConfigError(_one_line(err, f"--variant {text!r}")) from None
+            raise ConfigError(one_line(err, f"--variant {text!r}")) from None
         out.append((name, updates, cfg))
     return out
-
-
-def sweep_params(path: Path, preset: str | None) -> Params:
-    """params.yaml (or `path`), under `preset` when given instead of the file's own `preset:`."""
-    if preset is None:
-        return load_params(path)
-    load_params(path)  # the file's own errors first, one line each
-    raw = yaml.safe_load(path.read_text()) or {}
-    return parse_params({**raw, "preset": preset}, f"{path} (preset: {preset})")
 
 
 def provenance() -> dict:

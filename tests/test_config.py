@@ -55,3 +55,19 @@ def test_unreadable_yaml(tmp_path):
     (tmp_path / "p.yaml").write_text("seed: [1,\n")
     with pytest.raises(ConfigError, match="p.yaml: not valid YAML"):
         load_params(tmp_path / "p.yaml")
+
+
+def test_preset_flag_equals_the_preset_written_in_the_file(tmp_path):
+    text = (REPO / "params.yaml").read_text()
+    assert "\npreset: cpu\n" in text
+    paper_file = tmp_path / "paper.yaml"
+    paper_file.write_text(text.replace("\npreset: cpu\n", "\npreset: paper\n"))
+    by_flag = load_params(REPO / "params.yaml", preset="paper")
+    assert by_flag == load_params(paper_file)
+    assert by_flag.distill.datadam["mnist"].iterations != load_params(REPO / "params.yaml").distill.datadam["mnist"].iterations
+    assert load_params(REPO / "params.yaml", preset=None) == load_params(REPO / "params.yaml")
+
+
+def test_unknown_preset_flag_is_a_one_line_error():
+    with pytest.raises(ConfigError, match=r"preset: 'gpu' has no section under 'presets'"):
+        load_params(REPO / "params.yaml", preset="gpu")

@@ -1,27 +1,11 @@
-"""The sweeps' shared helpers: a profile applied by flag equals the same profile written in the file."""
+"""The sweeps' shared helpers: variants validated up front, rows that name their command."""
 
 import pytest
 
-from benchmarks.sweeps import parse_variant, provenance, sweep_params, variants, with_overrides
+from benchmarks.sweeps import parse_variant, provenance, variants, with_overrides
 from src.config import load_params
 from src.errors import ConfigError
 from tests.conftest import REPO as ROOT
-
-
-def test_preset_flag_equals_the_preset_written_in_the_file(tmp_path):
-    text = (ROOT / "params.yaml").read_text()
-    assert "\npreset: cpu\n" in text
-    paper_file = tmp_path / "paper.yaml"
-    paper_file.write_text(text.replace("\npreset: cpu\n", "\npreset: paper\n"))
-    by_flag = sweep_params(ROOT / "params.yaml", "paper")
-    assert by_flag == load_params(paper_file)
-    assert by_flag.distill.datadam["mnist"].iterations != load_params(ROOT / "params.yaml").distill.datadam["mnist"].iterations
-    assert sweep_params(ROOT / "params.yaml", None) == load_params(ROOT / "params.yaml")
-
-
-def test_unknown_preset_is_a_one_line_error():
-    with pytest.raises(ConfigError, match=r"preset: 'gpu' has no section under 'presets'"):
-        sweep_params(ROOT / "params.yaml", "gpu")
 
 
 def test_variant_values_are_yaml_and_rows_name_their_command():

@@ -13,8 +13,10 @@ then takes one SGD step (momentum 0.5) on the synthetic images. p = 4 follows th
 released code uses p = 1. All classes go through one batched forward for real and one for
 synthetic images; the network returns its block activations, so no hooks are involved.
 
-Option `schedule: assignment` also trains the network on the synthetic set between image
-updates (K outer initialisations x T image steps x zeta network steps).
+The product's original assignment schedule also trains the network on the synthetic set between
+image updates (K outer initialisations x T image steps x zeta network steps): `inner_steps: T`
+keeps one network draw for T image steps, `net_steps: zeta` trains it that many SGD steps on the
+synthetic set after each image step, `iterations: K*T`. The defaults (1 and 0) are the paper's loop.
 """
 
 from __future__ import annotations
