@@ -99,7 +99,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parents[1]).stdout.strip()
     out = {"benchmark": "nas_workers_stress", "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-           "commit": commit, "optuna": optuna.__version__, "rounds": args.rounds, "workers": args.workers,
+           "commit": commit, "optuna_version": optuna.__version__, "rounds": args.rounds, "workers": args.workers,
            "grid_points": len(POINTS), **res}
     line = json.dumps(out)
     print(line)
