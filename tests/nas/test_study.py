@@ -72,8 +72,8 @@ def test_sqlite_transactions_take_the_write_lock_when_they_begin(tmp_path):
 
 
 def test_four_workers_share_a_study_without_loss_or_duplicates(tmp_path):
-    # Four workers, not two: before the sqlite fix, 8 of 60 four-worker rounds repeated a point
-    # (benchmarks/nas_workers_stress.py) and two workers did so only rarely.
+    # Four workers, not two: two workers hit the race only rarely (once in CI), four without the
+    # sqlite fix spoiled 34 of 60 rounds (benchmarks/results/nas_workers_stress_cpu.jsonl).
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
