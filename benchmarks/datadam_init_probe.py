@@ -88,10 +88,8 @@ def main() -> None:
                       "train_indices": idx.tolist(), **score(ds.normalize(ds.train.x[idx]), ds.train.y[idx])}), flush=True)
     if args.no_distill:
         return
-    # datadam.distill draws its start through initial_images; here it starts from the herded images
-    datadam.initial_images = lambda ds_, ipc, init, seed, dev: ds_.normalize(ds_.train.x[idx]).to(dev)
     t0 = time.perf_counter()
-    r = datadam.distill(ds, cfg, args.ipc, "real", params.seed, device)
+    r = datadam.distill(ds, cfg, args.ipc, "real", params.seed, device, start_images=ds.normalize(ds.train.x[idx]))
     print(json.dumps({**where, "variant": "herding_init_" + str(cfg.iterations), "overrides": updates, "ipc": args.ipc,
                       "init": "herding", "iterations": cfg.iterations, "split": "val",
                       "distill_seconds": round(time.perf_counter() - t0, 1),

@@ -333,11 +333,15 @@ def one_line(err: ValidationError, source: str) -> str:
     return f"{source}: {key}: {first['msg']}{got_s}{more}"
 
 
-def parse_params(raw: dict, source: str = "params.yaml") -> Params:
-    """Validate a raw params dict, applying the chosen preset's overrides."""
+def parse_params(raw: dict, source: str = "params.yaml", preset: str | None = None) -> Params:
+    """Validate a raw params dict, applying the chosen preset's overrides (`preset`, else the
+    dict's own `preset:` key, else cpu)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of stage groups at the top level")
-    preset = raw.get("preset", "cpu")
+    if preset is None:
+        preset = raw.get("preset", "cpu")
+    else:
+        raw = {**raw, "preset": preset}
     presets = raw.get("presets", {}) or {}
     if preset != "cpu":
         if preset not in presets:
@@ -363,8 +367,4 @@ def load_params(path: str | Path = PARAMS_FILE, preset: str | None = None) -> Pa
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
-    if preset is None:
-        return parse_params(raw, str(path))
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of stage groups at the top level")
-    return parse_params({**raw, "preset": preset}, f"{path} (preset: {preset})")
+    return parse_params(raw, str(path) if preset is None else f"{path} (preset: {preset})", preset)

@@ -140,12 +140,19 @@ def initial_images(ds: Dataset, ipc: int, init: str, seed: int, device: torch.de
 
 def distill(ds: Dataset, cfg: DataDAMSpec, ipc: int, init: str, seed: int, device: torch.device,
             ckpt_path: Path | None = None, ckpt_key: str = "", on_log: Callable[[int, dict], None] | None = None,
-            progress: Callable = lambda it, **kw: it) -> Result:
-    """Run DataDAM; resumes from `ckpt_path` when it holds a compatible checkpoint."""
+            progress: Callable = lambda it, **kw: it, start_images: torch.Tensor | None = None) -> Result:
+    """Run DataDAM; resumes from `ckpt_path` when it holds a compatible checkpoint. `start_images`
+    (normalised, class-contiguous, ipc per class) replaces the start `init` would draw, for probes
+    of other starts (benchmarks/datadam_init_probe.py)."""
     K = ds.num_classes
     x_train, y_train = ds.train.x.to(device), ds.train.y.to(device)
     sampler = ClassSampler(y_train, K)
-    init_images = initial_images(ds, ipc, init, seed, device)
+    if start_images is None:
+        init_images = initial_images(ds, ipc, init, seed, device)
+    elif start_images.shape != (K * ipc, ds.channels, *ds.im_size):
+        raise ValueError(f"start_images: shape {tuple(start_images.shape)}, expected {(K * ipc, ds.channels, *ds.im_size)}")
+    else:
+        init_images = start_images.to(device)
     labels = torch.arange(K, device=device).repeat_interleave(ipc)
     images = init_images.clone().requires_grad_(True)
     opt = torch.optim.SGD([images], lr=cfg.lr_img, momentum=cfg.momentum)

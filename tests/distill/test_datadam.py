@@ -114,6 +114,17 @@ def test_real_init_uses_real_images_of_each_class():
         assert matches.any() and ds.train.y[matches][0] == label
 
 
+def test_given_start_images_replace_the_drawn_start():
+    ds = tiny_dataset()
+    start = ds.normalize(ds.train.x[torch.tensor([0, 1, 20, 21, 40, 41])])  # the first two of each class
+    r = datadam.distill(ds, cfg(iterations=4, log_every=4), 2, "real", 0, torch.device("cpu"), start_images=start)
+    drawn = datadam.distill(ds, cfg(iterations=4, log_every=4), 2, "real", 0, torch.device("cpu"))
+    assert torch.equal(r.init_images, start) and not torch.equal(drawn.init_images, start)
+    assert not torch.equal(r.images, drawn.images)
+    with pytest.raises(ValueError, match=r"start_images: shape \(3, 1, 12, 12\), expected \(6, 1, 12, 12\)"):
+        datadam.distill(ds, cfg(iterations=4), 2, "real", 0, torch.device("cpu"), start_images=start[:3])
+
+
 def test_killed_run_resumes_to_identical_images(tmp_path):
     ds = tiny_dataset()
     ckpt = tmp_path / "ckpt.safetensors"
