@@ -97,10 +97,14 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
         results = st.collect(study)
         if not results:
             raise UserError(f"study {name}: no completed trial")
+        missing = [] if sampler == "tpe" else sorted({arch_key(s) for s in specs} - set(results))
+        if missing:  # stopped by --trials, or a killed worker's trial never finished
+            say(f"nas {dataset}/{proxy}: {len(missing)} of {len(specs)} architectures not yet scored "
+                f"(rerun the same command to finish the study): {', '.join(missing)}")
         best_key = max(results, key=lambda k: results[k]["val_mean"])
         best = ModelSpec(name="convnet", **results[best_key]["params"])
         out = {"dataset": dataset, "proxy": proxy, "data": data.name, "n_images": len(data.y), "study": name,
-               "sampler": sampler, "n_archs": len(results), "grid_size": len(specs), "seeds": cfg.seeds,
+               "sampler": sampler, "n_archs": len(results), "grid_size": len(specs), "missing": missing, "seeds": cfg.seeds,
                "budget_epochs": data.budget_epochs, "search_seconds": sum(r["seconds"] for r in results.values()),
                "worker_wall_seconds": wall, "best": best_key, "best_val": results[best_key]["val_mean"],
                "device": str(device), "preset": params.preset, "results": results}

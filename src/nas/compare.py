@@ -80,7 +80,14 @@ def compare_proxies(dataset: str) -> dict:
 
     def read(proxy: str) -> dict | None:
         p = NAS_DIR / f"{dataset}_{proxy}.json"
-        return json.loads(p.read_text()) if p.is_file() else None
+        if not p.is_file():
+            return None
+        res = json.loads(p.read_text())
+        if res.get("missing"):  # a ranking over part of the grid would be silently a different study
+            shown = ", ".join(res["missing"][:3]) + (", ..." if len(res["missing"]) > 3 else "")
+            raise UserError(f"{p}: {len(res['missing'])} of {res['grid_size']} architectures not scored ({shown}); "
+                            f"finish the study: python -m src.nas --proxy {proxy} --dataset {dataset}")
+        return res
 
     full = read("full")
     if full is None:

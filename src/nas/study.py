@@ -8,7 +8,9 @@ budget; its score is the mean validation accuracy and the spread is recorded.
 
 Grid studies are exact: the grid is enqueued once by whichever worker creates the study (study
 creation is atomic in every Optuna storage) and workers pop waiting trials, so several processes
-or machines can share one study (`--storage postgresql://...`) with no trial lost or repeated.
+or machines can share one study (`--storage postgresql://...`) with no trial lost or repeated
+(on sqlite too: see _serialize_sqlite). A trial that raises puts its point back, so an interrupted
+study finishes when rerun.
 """
 
 from __future__ import annotations
@@ -198,7 +200,9 @@ def open_study(name: str, storage, space: dict[str, list], sampler: str, seed: i
 
 def run_worker(study, objective, sampler: str, n_trials: int | None, wait_s: float = 30.0) -> int:
     """Work through the study. Grid: pop enqueued points until none is left (a trial that another
-    worker's race turned into a fresh sample is discarded as FAIL). TPE: n_trials new trials."""
+    worker's race turned into a fresh sample is discarded as FAIL), then wait for the trials other
+    workers are still running; a trial that raises (Ctrl-C included) puts its point back first.
+    TPE: n_trials new trials."""
     import optuna
     from optuna.trial import TrialState
 
@@ -223,12 +227,42 @@ def run_worker(study, objective, sampler: str, n_trials: int | None, wait_s: flo
             study.tell(trial, state=TrialState.PRUNED)
             continue
         except BaseException:
+            # put the point back before failing the trial, so a resumed study trains it (Ctrl-C
+            # or a crash mid-trial would otherwise leave a hole that no rerun fills)
+            study.enqueue_trial(_fixed_params(study, trial.number), user_attrs={"grid_point": True})
             study.tell(trial, state=TrialState.FAIL)
             raise
         done += 1
         if n_trials is not None and done >= n_trials:
-            break
+            return done
+    wait_for_running(study)  # the grid ran dry: let the other workers' last trials land in this report
     return done
+
+
+def _fixed_params(study, number: int) -> dict:
+    """The grid point an enqueued trial was created for (Optuna keeps it as `fixed_params`)."""
+    (frozen,) = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    return frozen.system_attrs["fixed_params"]
+
+
+def wait_for_running(study, poll_s: float = 1.0) -> list[int]:
+    """Block while other workers still run trials of this study, so the report written next holds
+    every point. A trial running longer than twice the slowest finished one plus a minute is taken
+    for the orphan of a killed worker (one that never told the study) and not waited for; returns
+    the numbers of such trials."""
+    from datetime import datetime
+
+    from optuna.trial import TrialState
+
+    while True:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+        slowest = max(((t.datetime_complete - t.datetime_start).total_seconds() for t in trials
+                       if t.state == TrialState.COMPLETE), default=0.0)
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        now = datetime.now()  # Optuna stamps trials with naive local time
+        if all((now - t.datetime_start).total_seconds() > 2 * slowest + 60 for t in running):
+            return [t.number for t in running]
+        time.sleep(poll_s)
 
 
 def collect(study) -> dict[str, dict]:
@@ -245,4 +279,5 @@ def collect(study) -> dict[str, dict]:
     return out
 
 
-__all__ = ["PROXIES", "choices", "grid", "proxy_data", "score_candidate", "open_study", "run_worker", "collect"]
+__all__ = ["PROXIES", "choices", "grid", "proxy_data", "score_candidate", "open_study", "run_worker", "wait_for_running",
+           "collect"]

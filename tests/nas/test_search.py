@@ -2,7 +2,10 @@
 
 import json
 
+import pytest
+
 from src.distill.__main__ import run_distill
+from src.errors import UserError
 from src.nas.__main__ import search
 from src.nas.compare import compare_proxies
 from src.prepare import prepare
@@ -30,7 +33,7 @@ def test_three_proxies_and_compare(workdir, mnist_like):
     for proxy, r in results.items():
         assert r["n_archs"] == 4 and set(r["results"]) == {"d1-w4-none-relu-avg", "d1-w8-none-relu-avg",
                                                           "d2-w4-none-relu-avg", "d2-w8-none-relu-avg"}
-        assert all(len(v["val_accs"]) == 2 for v in r["results"].values())  # two seeds per candidate
+        assert r["missing"] == [] and all(len(v["val_accs"]) == 2 for v in r["results"].values())  # two seeds each
         assert 0 <= r["final_test_acc"] <= 100
         for v in r["results"].values():  # checkpoints: every epoch of 3 (1 for full), the last on the whole split
             curve = v["curve"]
@@ -53,3 +56,8 @@ def test_three_proxies_and_compare(workdir, mnist_like):
     curve = saved["synthetic"]["budget_curve"]
     assert [c["epoch"] for c in curve] == [1, 2, 3] and curve[-1]["spearman"] == saved["synthetic"]["spearman"]
     assert curve[0]["speedup"] > curve[-1]["speedup"] > 0  # stopping earlier is faster
+    full_path = workdir / "reports/nas/mnist_full.json"  # a study cut short must not be ranked as if whole
+    full_path.write_text(json.dumps({**json.loads(full_path.read_text()), "missing": ["d2-w8-none-relu-avg"]}))
+    with pytest.raises(UserError, match=r"mnist_full.json: 1 of 4 architectures not scored \(d2-w8-none-relu-avg\); "
+                                        r"finish the study: python -m src.nas --proxy full --dataset mnist"):
+        compare_proxies("mnist")

@@ -2,6 +2,7 @@
 
 import multiprocessing as mp
 import sqlite3
+import threading
 
 import optuna
 import pytest
@@ -45,6 +46,41 @@ def test_grid_is_exhausted_then_resumes_without_repeating(tmp_path):
     done = st.collect(s2)
     assert sorted(done) == sorted(f"{p['x']}{p['y']}" for p in points())
     assert st.run_worker(s2, objective, "grid", n_trials=None) == 0  # nothing left
+
+
+def test_a_trial_interrupted_midway_is_trained_on_resume(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'i.db'}"
+    calls = []
+
+    def interrupted_third(trial):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C during the third architecture
+        return objective(trial)
+
+    s = st.open_study("i", storage, SPACE, "grid", 0, points())
+    with pytest.raises(KeyboardInterrupt):
+        st.run_worker(s, interrupted_third, "grid", n_trials=None)
+    s2 = st.open_study("i", storage, SPACE, "grid", 0, points())
+    assert st.run_worker(s2, objective, "grid", n_trials=None) == 4  # the interrupted point and the 3 never started
+    assert sorted(st.collect(s2)) == sorted(f"{p['x']}{p['y']}" for p in points())
+    complete = [t for t in s2.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6
+
+
+def test_a_worker_waits_for_trials_still_running_elsewhere_but_not_for_orphans(tmp_path):
+    path = tmp_path / "w.db"
+    s = st.open_study("w", f"sqlite:///{path}", SPACE, "grid", 0, points())
+    other = s.ask()  # another worker's trial, still running
+    finisher = threading.Timer(1.0, lambda: s.tell(other, 1.0))
+    finisher.start()
+    assert st.run_worker(s, objective, "grid", n_trials=None) == 5  # its own five take well under the 1 s
+    assert other.number in [t.number for t in s.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
+    finisher.join()
+    orphan = s.ask()  # a killed worker's trial: started long ago, never told
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE trials SET datetime_start = '2000-01-01 00:00:00' WHERE number = ?", (orphan.number,))
+    assert st.wait_for_running(s, poll_s=0.05) == [orphan.number]
 
 
 def _worker(storage, out):
