@@ -98,7 +98,7 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
         if not results:
             raise UserError(f"study {name}: no completed trial")
         missing = [] if sampler == "tpe" else sorted({arch_key(s) for s in specs} - set(results))
-        if missing:  # stopped by --trials, or a killed worker's trial never finished
+        if missing:  # stopped by --trials
             say(f"nas {dataset}/{proxy}: {len(missing)} of {len(specs)} architectures not yet scored "
                 f"(rerun the same command to finish the study): {', '.join(missing)}")
         best_key = max(results, key=lambda k: results[k]["val_mean"])

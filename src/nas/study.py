@@ -10,12 +10,14 @@ Grid studies are exact: the grid is enqueued once by whichever worker creates th
 creation is atomic in every Optuna storage) and workers pop waiting trials, so several processes
 or machines can share one study (`--storage postgresql://...`) with no trial lost or repeated
 (on sqlite too: see _serialize_sqlite). A trial that raises puts its point back, so an interrupted
-study finishes when rerun.
+study finishes when rerun, and a killed worker's trial is taken over once its heartbeat stops.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,11 +200,17 @@ def open_study(name: str, storage, space: dict[str, list], sampler: str, seed: i
     return study
 
 
-def run_worker(study, objective, sampler: str, n_trials: int | None, wait_s: float = 30.0) -> int:
+HEARTBEAT_S = 10.0  # a worker stamps its running trial this often
+STALE_S = 60.0  # a RUNNING trial unstamped this long belongs to a worker that was killed
+
+
+def run_worker(study, objective, sampler: str, n_trials: int | None, wait_s: float = 30.0,
+               stale_s: float = STALE_S) -> int:
     """Work through the study. Grid: pop enqueued points until none is left (a trial that another
     worker's race turned into a fresh sample is discarded as FAIL), then wait for the trials other
-    workers are still running; a trial that raises (Ctrl-C included) puts its point back first.
-    TPE: n_trials new trials."""
+    workers are still running, and take over those of killed workers (no heartbeat for `stale_s`).
+    A trial that raises (Ctrl-C included) puts its point back, so a rerun finishes the study.
+    Returns the number of trials this worker completed. TPE: n_trials new trials."""
     import optuna
     from optuna.trial import TrialState
 
@@ -215,53 +223,86 @@ def run_worker(study, objective, sampler: str, n_trials: int | None, wait_s: flo
         if time.time() > deadline:
             raise RuntimeError(f"study {study.study_name}: the grid was never enqueued")
         time.sleep(0.2)
-    while not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) == []:
-        trial = study.ask()
-        if not trial.user_attrs.get("grid_point"):  # lost the race for the last waiting point
-            study.tell(trial, state=TrialState.FAIL)
-            continue
-        try:
-            value = objective(trial)
-            study.tell(trial, value)
-        except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
-            continue
-        except BaseException:
-            # put the point back before failing the trial, so a resumed study trains it (Ctrl-C
-            # or a crash mid-trial would otherwise leave a hole that no rerun fills)
-            study.enqueue_trial(_fixed_params(study, trial.number), user_attrs={"grid_point": True})
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        done += 1
-        if n_trials is not None and done >= n_trials:
+    while True:
+        while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            trial = study.ask()
+            if not trial.user_attrs.get("grid_point"):  # lost the race for the last waiting point
+                study.tell(trial, state=TrialState.FAIL)
+                continue
+            try:
+                with _heartbeat(trial):
+                    value = objective(trial)
+            except optuna.TrialPruned:
+                _finish(study, trial.number, TrialState.PRUNED)
+                continue
+            except BaseException:
+                _requeue(study, trial.number)
+                raise
+            done += _finish(study, trial.number, TrialState.COMPLETE, value)  # False: taken over meanwhile
+            if n_trials is not None and done >= n_trials:
+                return done
+        # the queue ran dry: let the others' last trials land in this report, redo killed workers' ones
+        if not [n for n in wait_for_running(study, stale_s) if _requeue(study, n)]:
             return done
-    wait_for_running(study)  # the grid ran dry: let the other workers' last trials land in this report
-    return done
 
 
-def _fixed_params(study, number: int) -> dict:
-    """The grid point an enqueued trial was created for (Optuna keeps it as `fixed_params`)."""
+def _finish(study, number: int, state, value: float | None = None) -> bool:
+    """Tell the study a trial's outcome; False if it is already finished (another worker took it
+    over as stale). The check and the write share one transaction, so exactly one teller wins."""
+    import optuna
+
+    try:
+        study.tell(number, value, state=state)
+        return True
+    except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+        return False
+
+
+def _requeue(study, number: int) -> bool:
+    """Fail a trial and enqueue its grid point again, unless another worker already did."""
+    from optuna.trial import TrialState
+
+    if not _finish(study, number, TrialState.FAIL):
+        return False
     (frozen,) = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-    return frozen.system_attrs["fixed_params"]
+    study.enqueue_trial(frozen.system_attrs["fixed_params"], user_attrs={"grid_point": True})
+    return True
 
 
-def wait_for_running(study, poll_s: float = 1.0) -> list[int]:
+@contextmanager
+def _heartbeat(trial, every_s: float = HEARTBEAT_S):
+    """Stamp the trial with the time every `every_s` seconds while its objective runs, from a
+    thread, so other workers can tell a long trial from a dead worker's."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            trial.set_user_attr("heartbeat", time.time())
+            if stop.wait(every_s):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def wait_for_running(study, stale_s: float = STALE_S, poll_s: float = 1.0) -> list[int]:
     """Block while other workers still run trials of this study, so the report written next holds
-    every point. A trial running longer than twice the slowest finished one plus a minute is taken
-    for the orphan of a killed worker (one that never told the study) and not waited for; returns
-    the numbers of such trials."""
-    from datetime import datetime
-
+    every point. Returns the RUNNING trials with no heartbeat for `stale_s` seconds (their workers
+    were killed without telling the study), which are not waited for."""
     from optuna.trial import TrialState
 
     while True:
-        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
-        slowest = max(((t.datetime_complete - t.datetime_start).total_seconds() for t in trials
-                       if t.state == TrialState.COMPLETE), default=0.0)
-        running = [t for t in trials if t.state == TrialState.RUNNING]
-        now = datetime.now()  # Optuna stamps trials with naive local time
-        if all((now - t.datetime_start).total_seconds() > 2 * slowest + 60 for t in running):
-            return [t.number for t in running]
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        now = time.time()
+        stale = [t.number for t in running
+                 if now - t.user_attrs.get("heartbeat", t.datetime_start.timestamp()) > stale_s]
+        if len(stale) == len(running):
+            return stale
         time.sleep(poll_s)
 
 

@@ -3,6 +3,7 @@
 import multiprocessing as mp
 import sqlite3
 import threading
+import time
 
 import optuna
 import pytest
@@ -68,24 +69,47 @@ def test_a_trial_interrupted_midway_is_trained_on_resume(tmp_path):
     assert len(complete) == 6
 
 
-def test_a_worker_waits_for_trials_still_running_elsewhere_but_not_for_orphans(tmp_path):
-    path = tmp_path / "w.db"
-    s = st.open_study("w", f"sqlite:///{path}", SPACE, "grid", 0, points())
-    other = s.ask()  # another worker's trial, still running
+def test_a_worker_waits_for_trials_still_running_elsewhere(tmp_path):
+    s = st.open_study("w", f"sqlite:///{tmp_path / 'w.db'}", SPACE, "grid", 0, points())
+    other = s.ask()  # another worker's trial, still running (its start counts as its last heartbeat)
     finisher = threading.Timer(1.0, lambda: s.tell(other, 1.0))
     finisher.start()
     assert st.run_worker(s, objective, "grid", n_trials=None) == 5  # its own five take well under the 1 s
     assert other.number in [t.number for t in s.get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
     finisher.join()
-    orphan = s.ask()  # a killed worker's trial: started long ago, never told
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE trials SET datetime_start = '2000-01-01 00:00:00' WHERE number = ?", (orphan.number,))
-    assert st.wait_for_running(s, poll_s=0.05) == [orphan.number]
+
+
+def test_a_killed_workers_trial_is_taken_over_and_its_late_result_dropped(tmp_path):
+    s = st.open_study("k", f"sqlite:///{tmp_path / 'k.db'}", SPACE, "grid", 0, points())
+    orphan = s.ask()
+    orphan.set_user_attr("heartbeat", time.time() - 1000)  # its worker died long ago
+    assert st.run_worker(s, objective, "grid", n_trials=None) == 6  # five, then the orphan's point again
+    assert sorted(st.collect(s)) == sorted(f"{p['x']}{p['y']}" for p in points())
+    assert s.trials[orphan.number].state == optuna.trial.TrialState.FAIL
+    assert not st._finish(s, orphan.number, optuna.trial.TrialState.COMPLETE, 1.0)  # it was not dead after all
+    assert len([t for t in s.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 6
+
+
+def test_a_running_trial_is_stamped_while_its_objective_runs(tmp_path):
+    s = st.open_study("h", f"sqlite:///{tmp_path / 'h.db'}", SPACE, "grid", 0, points())
+    trial = s.ask()
+    def stamp():
+        return s.trials[trial.number].user_attrs.get("heartbeat")
+
+    def wait_until(cond):  # polls; the 30 s bound only keeps a broken heartbeat from hanging the suite
+        deadline = time.time() + 30
+        while not cond() and time.time() < deadline:
+            time.sleep(0.05)
+
+    assert stamp() is None
+    with st._heartbeat(trial, every_s=0.05):
+        wait_until(lambda: stamp() is not None)
+        first = stamp()
+        wait_until(lambda: stamp() != first)
+        assert first is not None and stamp() > first
 
 
 def _worker(storage, out):
-    import time
-
     def slow(trial):
         time.sleep(0.05)
         return objective(trial)
