@@ -71,8 +71,9 @@ def one_round(variant: str, workers: int, ctx) -> dict:
         complete = [t.user_attrs["arch"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     errors = [r[1] for r in reports if r[0] == "error"]
     counted = sum(r[1] for r in reports if r[0] == "ok")
-    return {"bad": bool(errors) or counted != len(POINTS) or sorted(complete) != sorted(set(complete))
-            or len(complete) != len(POINTS), "errors": errors, "repeated": len(complete) - len(set(complete))}
+    n = len(POINTS)
+    return {"bad": bool(errors) or counted != n or len(complete) != n or len(set(complete)) != n,
+            "errors": errors, "repeated": len(complete) - len(set(complete))}
 
 
 def main() -> None:

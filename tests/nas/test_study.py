@@ -93,6 +93,7 @@ def test_a_killed_workers_trial_is_taken_over_and_its_late_result_dropped(tmp_pa
 def test_a_running_trial_is_stamped_while_its_objective_runs(tmp_path):
     s = st.open_study("h", f"sqlite:///{tmp_path / 'h.db'}", SPACE, "grid", 0, points())
     trial = s.ask()
+
     def stamp():
         return s.trials[trial.number].user_attrs.get("heartbeat")
 
