@@ -272,14 +272,13 @@ def _requeue(study, number: int) -> bool:
 @contextmanager
 def _heartbeat(trial, every_s: float = HEARTBEAT_S):
     """Stamp the trial with the time every `every_s` seconds while its objective runs, from a
-    thread, so other workers can tell a long trial from a dead worker's."""
+    thread, so other workers can tell a long trial from a dead worker's. The first stamp comes
+    after `every_s`: until then the trial's start time serves (wait_for_running)."""
     stop = threading.Event()
 
     def beat() -> None:
-        while True:
+        while not stop.wait(every_s):
             trial.set_user_attr("heartbeat", time.time())
-            if stop.wait(every_s):
-                return
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
     thread.start()
