@@ -70,8 +70,8 @@ def test_same_seed_same_numbers():
     a = evaluate_set(norm(x), y, tx, ty, norm, seed=1, **kw)
     b = evaluate_set(norm(x), y, tx, ty, norm, seed=1, **kw)
     assert a.accs == b.accs and a.balanced_accs == b.balanced_accs
-    w1 = ModelBatch(SPEC, 1, 10, (16, 16), 2, seed=1, device=torch.device("cpu")).params["convs.0.weight"]
-    w2 = ModelBatch(SPEC, 1, 10, (16, 16), 2, seed=2, device=torch.device("cpu")).params["convs.0.weight"]
+    w1 = ModelBatch(SPEC, 1, 10, (16, 16), 2, seed=1, device=torch.device("cpu")).params["features.0.conv.weight"]
+    w2 = ModelBatch(SPEC, 1, 10, (16, 16), 2, seed=2, device=torch.device("cpu")).params["features.0.conv.weight"]
     assert not torch.equal(w1, w2) and not torch.equal(w1[0], w1[1])  # seeds differ, models differ
 
 

@@ -200,15 +200,17 @@ def open_study(name: str, storage, space: dict[str, list], sampler: str, seed: i
     return study
 
 
-HEARTBEAT_S = 10.0  # a worker stamps its running trial this often
-STALE_S = 60.0  # a RUNNING trial unstamped this long belongs to a worker that was killed
+HEARTBEAT_S = 10.0  # a worker stamps its running trial this often (more often if stale_s is short)
+STALE_S = 60.0  # default: a RUNNING trial unstamped this long belongs to a worker that was killed
 
 
 def run_worker(study, objective, sampler: str, n_trials: int | None, wait_s: float = 30.0,
                stale_s: float = STALE_S) -> int:
     """Work through the study. Grid: pop enqueued points until none is left (a trial that another
     worker's race turned into a fresh sample is discarded as FAIL), then wait for the trials other
-    workers are still running, and take over those of killed workers (no heartbeat for `stale_s`).
+    workers are still running, and take over those of killed workers (no heartbeat for `stale_s`;
+    stamps come at least three times per `stale_s`; workers compare their own clocks with the
+    stamps of others, so `stale_s` must be far above the clock skew between machines).
     A trial that raises (Ctrl-C included) puts its point back, so a rerun finishes the study.
     Returns the number of trials this worker completed. TPE: n_trials new trials."""
     import optuna
@@ -230,7 +232,7 @@ def run_worker(study, objective, sampler: str, n_trials: int | None, wait_s: flo
                 study.tell(trial, state=TrialState.FAIL)
                 continue
             try:
-                with _heartbeat(trial):
+                with _heartbeat(trial, min(HEARTBEAT_S, stale_s / 3)):
                     value = objective(trial)
             except optuna.TrialPruned:
                 _finish(study, trial.number, TrialState.PRUNED)

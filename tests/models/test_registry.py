@@ -37,3 +37,21 @@ def test_convnet_depth_limit_is_a_clear_error():
     ConvNet(3, 2, (224, 224), depth=7)
     with pytest.raises(ValueError, match="depth 5 shrinks a 28x28 input below 1x1"):
         ConvNet(1, 10, (28, 28), depth=5)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_parameters_are_registered_in_the_order_the_forward_uses_them(name, norm):
+    # PAD's depth mask drops the first alpha fraction of the flattened parameters, taking that
+    # order (registration order) for depth: a norm layer registered after deeper convolutions
+    # (as ConvNet's once were) would be kept in the loss when it should be dropped.
+    model = build(ModelSpec(name=name, depth=3, width=8, norm=norm), 1, 10, (28, 28))
+    used: list[str] = []
+    owners = {m: n for n, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))}
+    hooks = [m.register_forward_pre_hook(lambda mod, _: used.append(owners[mod]) if owners[mod] not in used else None)
+             for m in owners]
+    model(torch.randn(2, 1, 28, 28))
+    for h in hooks:
+        h.remove()
+    first_use = [f"{owner}.{p}" for owner in used for p, _ in dict(model.named_modules())[owner].named_parameters(recurse=False)]
+    assert first_use == [n for n, _ in model.named_parameters()]

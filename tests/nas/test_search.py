@@ -61,3 +61,8 @@ def test_three_proxies_and_compare(workdir, mnist_like):
     with pytest.raises(UserError, match=r"mnist_full.json: 1 of 4 architectures not scored \(d2-w8-none-relu-avg\); "
                                         r"finish the study: python -m src.nas --proxy full --dataset mnist"):
         compare_proxies("mnist")
+
+
+def test_bad_stale_after_is_a_one_line_error_before_any_work(workdir):
+    with pytest.raises(UserError, match=r"^--stale-after: 0\.0 is not a positive number of seconds$"):
+        search("mnist", "full", stale_after=0.0)

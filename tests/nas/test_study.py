@@ -92,22 +92,29 @@ def test_a_killed_workers_trial_is_taken_over_and_its_late_result_dropped(tmp_pa
 
 def test_a_running_trial_is_stamped_while_its_objective_runs(tmp_path):
     s = st.open_study("h", f"sqlite:///{tmp_path / 'h.db'}", SPACE, "grid", 0, points())
-    trial = s.ask()
+    stamps = []
 
-    def stamp():
-        return s.trials[trial.number].user_attrs.get("heartbeat")
+    def watched(trial):  # a long objective: others must see its worker alive
+        def stamp():
+            return s.trials[trial.number].user_attrs.get("heartbeat")
 
-    def wait_until(cond):  # polls; the 30 s bound only keeps a broken heartbeat from hanging the suite
-        deadline = time.time() + 30
-        while not cond() and time.time() < deadline:
-            time.sleep(0.05)
+        def wait_until(cond):  # polls; the 30 s bound only keeps a broken heartbeat from hanging the suite
+            deadline = time.time() + 30
+            while not cond() and time.time() < deadline:
+                time.sleep(0.02)
 
-    assert stamp() is None
-    with st._heartbeat(trial, every_s=0.05):
+        stamps.append(stamp())
         wait_until(lambda: stamp() is not None)
-        first = stamp()
-        wait_until(lambda: stamp() != first)
-        assert first is not None and stamp() > first
+        stamps.append(stamp())
+        wait_until(lambda: stamp() != stamps[-1])
+        stamps.append(stamp())
+        return objective(trial)
+
+    # stale_s 0.3 s: stamps at least every 0.1 s, where the default (60 s) stamps every 10 s
+    t0 = time.time()
+    assert st.run_worker(s, watched, "grid", n_trials=1, stale_s=0.3) == 1
+    assert stamps[0] is None and None not in stamps[1:] and stamps[2] > stamps[1]
+    assert stamps[2] - t0 < 5  # the interval followed stale_s
 
 
 def _worker(storage, out):
