@@ -8,10 +8,13 @@ is switched off, so one call transforms a whole batch:
     crop (integer translation), flip, scale, rotate -> one composed affine grid_sample
     cutout -> one mask
 
-`mode="S"` (the DSA/DM/DataDAM default) applies one randomly chosen operation per sample (or per
-group); `mode="M"` applies all of them. Siamese use: `sample(n_groups)` once, then `apply` with
-`group=` the class index of each image, so real and synthetic images of one class share exactly
-the same transform. All randomness comes from an explicit torch.Generator.
+`mode="S"` (the DSA/DM/DataDAM default) applies one randomly chosen operation per call of the
+reference code, that is per minibatch, with its magnitudes drawn per sample; `mode="M"` applies
+all of them. Several minibatches transformed in one call (N evaluation models, PAD's N student
+steps) pass `blocks=N` to keep one operation each. Siamese use: `sample(n_groups)` once (one
+operation and one set of magnitudes per group), then `apply` with `group=` the class index of each
+image, so real and synthetic images of one class share exactly the same transform (the reference
+code makes one call per class). All randomness comes from an explicit torch.Generator.
 """
 
 from __future__ import annotations
@@ -57,15 +60,21 @@ class DSA:
     def enabled(self) -> bool:
         return bool(self.ops)
 
-    def sample(self, n: int, size: tuple[int, int], generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
-        """Random parameters for n samples (or n siamese groups), identity where an op is off."""
+    def sample(self, n: int, size: tuple[int, int], generator: torch.Generator, device: torch.device,
+               blocks: int | None = None) -> dict[str, torch.Tensor]:
+        """Random parameters for n samples (or n siamese groups), identity where an op is off.
+        Mode S: one operation for each of `blocks` equal runs of consecutive samples (one
+        minibatch each), or per sample (per group) when None."""
         h, (H, W) = self.h, size
 
         def rand():
             return torch.rand(n, generator=generator, device=device)
 
         if self.mode == "S":
-            pick = torch.randint(len(self.ops), (n,), generator=generator, device=device)
+            k = n if blocks is None else blocks
+            if k < 1 or n % k:
+                raise ValueError(f"DSA: {n} samples do not split into {k} equal minibatches")
+            pick = torch.randint(len(self.ops), (k,), generator=generator, device=device).repeat_interleave(n // k)
             on = {op: pick == i for i, op in enumerate(self.ops)}
         else:
             on = {op: torch.ones(n, dtype=torch.bool, device=device) for op in self.ops}
@@ -131,11 +140,13 @@ class DSA:
             x = x * (~hole).unsqueeze(1).to(x.dtype)
         return x
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Independent random transform per sample."""
+    def __call__(self, x: torch.Tensor, generator: torch.Generator, blocks: int | None = 1) -> torch.Tensor:
+        """Random transform of a minibatch (of `blocks` minibatches side by side): one operation
+        per minibatch, its magnitudes per sample, as the reference DSA; blocks=None draws the
+        operation per sample."""
         if not self.ops:
             return x
-        return self.apply(x, self.sample(x.shape[0], tuple(x.shape[-2:]), generator, x.device))
+        return self.apply(x, self.sample(x.shape[0], tuple(x.shape[-2:]), generator, x.device, blocks))
 
     def siamese(self, xs: list[torch.Tensor], groups: list[torch.Tensor], n_groups: int,
                 generator: torch.Generator) -> list[torch.Tensor]:

@@ -48,6 +48,7 @@ class Protocol:
     weight_decay: float = 5e-4
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
     compile: bool = False  # torch.compile the training forward/backward (applied on the CPU only)
+    dsa_op_per_sample: bool = False  # True: DSA's operation drawn per image, not per minibatch (sessions <= 15)
     amp_cpu: bool = False  # bf16 autocast of the forward passes (applied on the CPU only; AMX/AVX-512 bf16)
 
 
@@ -155,7 +156,8 @@ def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Pr
             idx = perm[:, start:start + proto.batch_size]
             xb, yb = x[idx], y[idx]  # (N, b, ...)
             if dsa.enabled:
-                xb = dsa(xb.flatten(0, 1), gen).view_as(xb)
+                # one DSA operation per model's minibatch, as if each were its own call
+                xb = dsa(xb.flatten(0, 1), gen, None if proto.dsa_op_per_sample else N).view_as(xb)
             with autocast(x.device, cpu=proto.amp_cpu):
                 logits = models(xb)
                 # mean over every (model, sample) pair x N == sum over models of each model's mean loss

@@ -62,3 +62,30 @@ def test_same_seed_same_output_different_seed_different():
     x = torch.randn(16, 3, 12, 12)
     assert torch.equal(d(x, gen(3)), d(x, gen(3)))
     assert not torch.equal(d(x, gen(3)), d(x, gen(4)))
+
+
+def _cut_or_scaled(p):  # "cutout_scale" in mode S: per sample, True where the picked op is cutout
+    assert torch.equal(p["cutout"], (p["affine"][:, 0, 0] == 1) & (p["affine"][:, 1, 1] == 1))
+    return p["cutout"]
+
+
+def test_mode_s_draws_one_operation_per_minibatch_as_the_reference():
+    # the reference DSA picks one operation per call (per minibatch); magnitudes stay per sample
+    d = DSA("cutout_scale")
+    mixed = 0
+    for seed in range(20):
+        ops = _cut_or_scaled(d.sample(12, (8, 8), gen(seed), torch.device("cpu"), blocks=3)).view(3, 4)
+        assert (ops == ops[:, :1]).all()  # one operation inside each minibatch
+        mixed += int(_cut_or_scaled(d.sample(12, (8, 8), gen(seed), torch.device("cpu"))).view(3, 4).float().std(1).gt(0).any())
+    assert mixed > 10  # blocks=None: drawn per sample, so minibatches mix operations
+    flips = DSA("cutout_flip", hyper=DSAHyper(prob_flip=1.0))
+    x = torch.randn(6, 1, 8, 8)  # no exact zeros: a zero pixel is a cutout hole
+    kinds = set()
+    for seed in range(10):  # a plain call is one minibatch: every image flipped, or every image cut
+        y = flips(x, gen(seed))
+        cut = (y == 0).flatten(1).any(1)
+        assert bool(cut.all()) or torch.allclose(y, x.flip(3), atol=1e-5)
+        kinds.add(bool(cut.all()))
+    assert kinds == {True, False}
+    with pytest.raises(ValueError, match="12 samples do not split into 5 equal minibatches"):
+        d.sample(12, (8, 8), gen(), torch.device("cpu"), blocks=5)

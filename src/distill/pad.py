@@ -116,11 +116,12 @@ def choose_unroll(setting: str, cfg: PADSpec, n_syn: int, net: FlatNet, x: torch
 def draw_steps(n: int, steps: int, batch: int, dsa: DSA, size: tuple[int, int], gen: torch.Generator,
                device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One iteration's randomness, drawn up front: the image indices of all N student steps
-    (steps, batch) in one call and their DSA parameters (steps * batch samples) in another, instead
+    (steps, batch) in one call and their DSA parameters (steps * batch samples, one operation per
+    step, as the reference draws one per minibatch) in another, instead
     of a generator, a permutation and a DSA draw per step (on a GPU, where a PAD iteration is bound
     by host work, every operation counts, and the unroll itself then draws no random numbers)."""
     idx = torch.rand(steps, n, generator=gen, device=device).argsort(1)[:, :batch]
-    return idx, dsa.sample(steps * batch, size, gen, device) if dsa.enabled else {}
+    return idx, dsa.sample(steps * batch, size, gen, device, blocks=steps) if dsa.enabled else {}
 
 
 class Minibatches:
