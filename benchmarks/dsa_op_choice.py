@@ -53,7 +53,7 @@ def main() -> None:
         idx = anchor_subset(ds.train.y, ipc, ds.num_classes, params.seed, "mnist")
         cases.append((f"random_ipc{ipc}", ds.normalize(ds.train.x[idx]), ds.train.y[idx], None))
     for name in args.sets:
-        syn = synthetic.load(Path("data/distilled/mnist") / f"{name}.safetensors", "mnist", ds.mean, ds.std)
+        syn = synthetic.load_for(Path("data/distilled/mnist") / f"{name}.safetensors", ds)
         cases.append((name, syn.images, syn.labels, set_lr(syn)))
     for name, x, y, lr in cases:
         for rule, per_image in RULES.items():

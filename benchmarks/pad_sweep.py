@@ -79,7 +79,7 @@ def main() -> None:
         from src.evaluate import set_lr
 
         path = Path("data/distilled/mnist") / f"pad_ipc{args.ipc}_real.safetensors"
-        syn = synthetic.load(path, "mnist", ds.mean, ds.std)
+        syn = synthetic.load_for(path, ds)
         ev = evaluate_set(syn.images, syn.labels, split.x, split.y, ds.normalize, spec.model, ds.num_classes,
                           _protocol(spec), args.models, params.seed, device, lr=set_lr(syn))
         print(json.dumps({**where, "variant": "pipeline_set", "file": str(path), "content_hash": syn.meta["content_hash"],

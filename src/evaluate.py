@@ -102,7 +102,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     device = pick_device(params.device)
     ds = store.load(run.dataset)
     path = Path("data/distilled") / run.dataset / f"{run.name}.safetensors"
-    syn = synthetic.load(path, run.dataset, ds.mean, ds.std)
+    syn = synthetic.load_for(path, ds)
     random_file = METRICS / run.dataset / f"random_ipc{run.ipc}.json"
     if not random_file.is_file():
         raise UserError(f"{random_file}: missing; run `dvc repro random@{run.dataset}-ipc{run.ipc}` first")

@@ -48,7 +48,7 @@ class Protocol:
     weight_decay: float = 5e-4
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
     compile: bool = False  # torch.compile the training forward/backward (applied on the CPU only)
-    dsa_op_per_sample: bool = False  # True: DSA's operation drawn per image, not per minibatch (sessions <= 15)
+    dsa_op_per_sample: bool = False  # True: DSA's operation drawn per image instead of per minibatch (for comparisons)
     amp_cpu: bool = False  # bf16 autocast of the forward passes (applied on the CPU only; AMX/AVX-512 bf16)
 
 

@@ -8,7 +8,8 @@
 and metadata: dataset, method, ipc, init, label kind, image shape, normalisation mean/std,
 params hash, seed, git commit and a content hash over the tensors. `load` checks all of it:
 a corrupted file, a pickle in disguise, or a set made for another dataset or normalisation is
-refused with a message that says why.
+refused with a message that says why; `load_for` also checks the set against the dataset it
+is about to train on (image shape, classes).
 """
 
 from __future__ import annotations
@@ -68,6 +69,24 @@ def save(path: str | Path, images: torch.Tensor, labels: torch.Tensor, meta: dic
     return path
 
 
+def check_layout(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """The tensors' shapes and dtypes as the format defines them. The content hash alone does not
+    vouch for them: a file written by other code can carry a hash of its own odd tensors."""
+    images, labels, lr = tensors["images"], tensors["labels"], tensors.get("lr")
+    if images.dim() != 4 or images.dtype != torch.float32 or len(images) == 0:
+        raise DataError(f"{path}: images are {images.dtype} {tuple(images.shape)}, expected float32 (n, c, h, w) with n > 0")
+    hard = labels.dtype == torch.int64 and labels.dim() == 1
+    soft = labels.dtype == torch.float32 and labels.dim() == 2
+    if not (hard or soft) or len(labels) != len(images):
+        raise DataError(f"{path}: labels are {labels.dtype} {tuple(labels.shape)}, expected int64 ({len(images)},) "
+                        f"or float32 ({len(images)}, classes)")
+    if lr is not None and (lr.dim() != 0 or not lr.dtype.is_floating_point):
+        raise DataError(f"{path}: lr is {lr.dtype} {tuple(lr.shape)}, expected a float scalar")
+    if meta.get("image_shape") != list(images.shape[1:]):
+        raise DataError(f"{path}: metadata image_shape {meta.get('image_shape')} differs from the images' "
+                        f"{list(images.shape[1:])}")
+
+
 def load(path: str | Path, dataset: str | None = None, mean: tuple | None = None, std: tuple | None = None) -> DistilledSet:
     """Read and check a distilled set; with dataset/mean/std given, refuse a set made for another."""
     path = Path(path)
@@ -81,13 +100,19 @@ def load(path: str | Path, dataset: str | None = None, mean: tuple | None = None
         raise DataError(f"{path}: not a safetensors distilled set ({err}); refusing to load it") from None
     if raw_meta is None:
         raise DataError(f"{path}: no ddkit metadata; refusing to load it")
-    meta = json.loads(raw_meta)
+    try:
+        meta = json.loads(raw_meta)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: its ddkit metadata is not a JSON object; refusing to load it")
     if meta.get("format") != FORMAT:
         raise DataError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     if {"images", "labels"} - tensors.keys():
         raise DataError(f"{path}: must hold 'images' and 'labels' tensors (has {sorted(tensors)})")
     if content_hash(tensors) != meta.get("content_hash"):
         raise DataError(f"{path}: content hash does not match its metadata (file altered or corrupt)")
+    check_layout(path, tensors, meta)
     if dataset is not None and meta.get("dataset") != dataset:
         raise DataError(f"{path}: made for dataset {meta.get('dataset')!r}, not {dataset!r}")
     for name, want in (("mean", mean), ("std", std)):
@@ -95,3 +120,21 @@ def load(path: str | Path, dataset: str | None = None, mean: tuple | None = None
             raise DataError(f"{path}: normalisation {name} {meta.get(name)} differs from this dataset's {list(want)} "
                             "(distilled for another preprocessing)")
     return DistilledSet(tensors["images"], tensors["labels"], meta, tensors.get("lr"))
+
+
+def load_for(path: str | Path, ds) -> DistilledSet:
+    """`load`, refusing a set that does not fit the dataset `ds` (a src.data.store.Dataset) it is
+    about to train on: its name, normalisation, image shape and classes. A set distilled at another
+    resolution or for another class list would otherwise fail deep inside training, or not at all."""
+    s = load(path, ds.name, ds.mean, ds.std)
+    want = [ds.channels, *ds.im_size]
+    if list(s.images.shape[1:]) != want:
+        raise DataError(f"{path}: images of shape {list(s.images.shape[1:])}, this {ds.name} data has {want} "
+                        "(distilled at another resolution?)")
+    k = ds.num_classes
+    if s.soft and s.labels.shape[1] != k:
+        raise DataError(f"{path}: soft labels over {s.labels.shape[1]} classes, {ds.name} has {k}")
+    if not s.soft and (int(s.labels.min()) < 0 or int(s.labels.max()) >= k):
+        raise DataError(f"{path}: hard labels span {int(s.labels.min())}..{int(s.labels.max())}, "
+                        f"expected 0..{k - 1} ({ds.name} has {k} classes)")
+    return s

@@ -16,6 +16,7 @@ from typing import Optional
 
 import typer
 
+from src.nas import STALE_S
 from src.ui import cli_errors, say
 
 app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
@@ -23,7 +24,7 @@ app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
 
 def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), distilled: Optional[str] = None,
            trials: Optional[int] = None, sampler: str = "grid", storage: Optional[str] = None, seed: Optional[int] = None,
-           epochs: Optional[int] = None, final: bool = True, stale_after: Optional[float] = None) -> dict:
+           epochs: Optional[int] = None, final: bool = True, stale_after: float = STALE_S) -> dict:
     import time
 
     from src import tracking
@@ -44,7 +45,7 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
         raise UserError(f"nas: no settings for dataset {dataset!r} in params.yaml")
     if sampler not in ("grid", "tpe"):
         raise UserError(f"--sampler: {sampler!r} is not one of grid, tpe")
-    if stale_after is not None and not stale_after > 0:
+    if not stale_after > 0:
         raise UserError(f"--stale-after: {stale_after} is not a positive number of seconds")
     cfg = params.nas[dataset]
     updates = {k: v for k, v in {"distilled": distilled}.items() if v is not None}
@@ -94,7 +95,7 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
             return res["val_mean"]
 
         t0 = time.perf_counter()
-        st.run_worker(study, objective, sampler, trials, stale_s=st.STALE_S if stale_after is None else stale_after)
+        st.run_worker(study, objective, sampler, trials, stale_s=stale_after)
         wall = time.perf_counter() - t0
         results = st.collect(study)
         if not results:
@@ -144,9 +145,9 @@ def main(proxy: str = typer.Option(..., help="synthetic, full or random"),
          seed: Optional[int] = typer.Option(None, help="seed (default: params.yaml)"),
          epochs: Optional[int] = typer.Option(None, help="training epochs per candidate (default: params.yaml)"),
          final: bool = typer.Option(True, help="retrain the chosen architecture on full data and test it"),
-         stale_after: Optional[float] = typer.Option(None, help="seconds without a heartbeat after which a worker "
-                                                     "takes over another's RUNNING trial as killed (default: 60); keep "
-                                                     "it well above the clock skew between machines sharing a study"),
+         stale_after: float = typer.Option(STALE_S, help="seconds without a heartbeat after which a worker takes over "
+                                           "another's RUNNING trial as killed; keep it well above the clock skew "
+                                           "between machines sharing a study"),
          params: Path = typer.Option(Path("params.yaml"), help="params file")) -> None:
     """Search ConvNet architectures under one proxy."""
     search(dataset, proxy, params, distilled, trials, sampler, storage, seed, epochs, final, stale_after)

@@ -26,7 +26,7 @@ import torch
 from src.config import NAS, ModelSpec
 from src.data.fsutil import md5sum
 from src.data.store import Dataset
-from src.nas import NAS_DIR
+from src.nas import NAS_DIR, STALE_S
 from src.nas.space import arch_key, choices, grid
 from src.protocol import ModelBatch, Protocol, predict, random_subset, train_models
 from src.runtime import generator
@@ -59,7 +59,7 @@ def proxy_data(ds: Dataset, dataset: str, proxy: str, cfg: NAS, seed: int) -> Pr
         return ProxyData(ds.normalize(ds.train.x), ds.train.y, "full", [processed], cfg.full.epochs,
                          cfg.full.batch_size, cfg.full.lr, "none", data_md5)
     path = Path("data/distilled") / dataset / f"{cfg.distilled}.safetensors"
-    syn = synthetic.load(path, dataset, ds.mean, ds.std)
+    syn = synthetic.load_for(path, ds)
     if proxy == "synthetic":  # the set's content hash, not its file md5 (metadata differs between identical rebuilds)
         return ProxyData(syn.images, syn.labels, cfg.distilled, [path, processed], cfg.proxy.epochs,
                          cfg.proxy.batch_size, float(syn.lr) if syn.lr is not None else cfg.proxy.lr, cfg.dsa_strategy,
@@ -201,7 +201,6 @@ def open_study(name: str, storage, space: dict[str, list], sampler: str, seed: i
 
 
 HEARTBEAT_S = 10.0  # a worker stamps its running trial this often (more often if stale_s is short)
-STALE_S = 60.0  # default: a RUNNING trial unstamped this long belongs to a worker that was killed
 
 
 def run_worker(study, objective, sampler: str, n_trials: int | None, wait_s: float = 30.0,

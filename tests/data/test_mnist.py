@@ -101,3 +101,24 @@ def test_prepare_keeps_valid_raw_files(workdir, mnist_like):
     shutil.rmtree(mnist_like)  # the second run needs no source: raw files are already there
     prepare("mnist", verify=False)
     assert (workdir / "data/processed/mnist/data.safetensors").is_file()
+
+
+def test_no_reachable_mirror_says_where_to_put_the_files_and_leaves_nothing(tmp_path, monkeypatch):
+    import urllib.error
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("network unreachable")
+
+    monkeypatch.delenv(mnist.ENV_DIR, raising=False)
+    monkeypatch.setattr(mnist.urllib.request, "urlopen", offline)
+    raw = tmp_path / "data" / "raw" / "mnist"
+    with pytest.raises(DataError, match=r"^train-images-idx3-ubyte.gz: could not download from any mirror \(https://.*"
+                                        r"network unreachable.*\); place the files in a directory and set DD_MNIST_DIR$"):
+        mnist.fetch(raw)
+    assert not raw.exists() and not list(raw.parent.glob(".*tmp*"))
+
+
+def test_labels_outside_0_9_are_refused(mnist_like):
+    write_idx(mnist_like / "t10k-labels-idx1-ubyte.gz", np.full(100, 10), 2049)
+    with pytest.raises(DataError, match=r"test labels must be 0-9, found 10$"):
+        mnist.load(mnist_like)

@@ -86,8 +86,35 @@ def test_a_killed_workers_trial_is_taken_over_and_its_late_result_dropped(tmp_pa
     assert st.run_worker(s, objective, "grid", n_trials=None) == 6  # five, then the orphan's point again
     assert sorted(st.collect(s)) == sorted(f"{p['x']}{p['y']}" for p in points())
     assert s.trials[orphan.number].state == optuna.trial.TrialState.FAIL
-    assert not st._finish(s, orphan.number, optuna.trial.TrialState.COMPLETE, 1.0)  # it was not dead after all
     assert len([t for t in s.trials if t.state == optuna.trial.TrialState.COMPLETE]) == 6
+
+
+def test_a_slow_worker_taken_over_as_stale_has_its_late_result_dropped(tmp_path):
+    url = f"sqlite:///{tmp_path / 'late.db'}"
+    s = st.open_study("late", url, SPACE, "grid", 0, points())
+    release, returned = threading.Event(), {}
+
+    def stuck(trial):  # alive, but silent: its first heartbeat is 10 s away (stale_s 60)
+        value = objective(trial)  # its attributes are written while the trial is still its own
+        release.wait(30)
+        return value + 100  # a value no fresh run of the point gives
+
+    def slow_worker():
+        returned["slow"] = st.run_worker(st.open_study("late", url, SPACE, "grid", 0, points()), stuck, "grid", 1)
+
+    slow = threading.Thread(target=slow_worker)
+    slow.start()
+    deadline = time.time() + 10
+    while not s.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)) and time.time() < deadline:
+        time.sleep(0.05)
+    # a worker with a short stale limit does the other five points, then takes the silent one over
+    assert st.run_worker(s, objective, "grid", n_trials=None, stale_s=0.3) == 6
+    release.set()
+    slow.join(30)
+    assert returned["slow"] == 0  # its tell came second and was refused
+    complete = [t for t in s.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6 and max(t.value for t in complete) < 100
+    assert sorted(st.collect(s)) == sorted(f"{p['x']}{p['y']}" for p in points())
 
 
 def test_a_running_trial_is_stamped_while_its_objective_runs(tmp_path):
