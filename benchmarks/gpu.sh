@@ -6,7 +6,7 @@
 #      (compiled as the pipeline does, then in torch.compile's reduce-overhead mode: CUDA graphs);
 #      PAD ms/iteration at N = 40, batch 100, w128 (full unroll), and the same iteration replayed
 #      from a CUDA graph (bench_pad_graph.py: the lever for PAD's 10-minute target)
-#   2. PAD at 10 images/class with shortened experts (experts + distillation timed) and its evaluation
+#   2. PAD at 10 images/class with shortened experts (experts in 4 processes + distillation timed) and its evaluation
 #   3. the paper-preset MNIST DataDAM distillations at 10/1/50 images/class (real init) and their
 #      evaluations (10 models x 1000 epochs, final iterate) with random-real anchors, written by the
 #      pipeline's own stage code; iterations as the preset says, unless step 1's speed says they
@@ -117,7 +117,10 @@ datadam() {  # random anchor, distillation and evaluation at $1 images per class
 }
 # 2. PAD, shortened (paper preset: 8 experts x 22 epochs and 2000 iterations; here gpu_params.py's;
 # on the H200 in session 8: experts 54 s, 665 ms per iteration)
-step experts 90 - python3 -m src.experts mnist --params $P --no-resume
+# the experts in 4 processes sharing the GPU (one process's tiny-net kernels leave it idle most of the
+# time; session 8, one process: 54 s); should that fail, one process finishes what is left
+step experts_4_workers 90 - python3 -m src.experts mnist --params $P --no-resume --workers 4 --threads 4 ||
+  step experts 90 - python3 -m src.experts mnist --params $P
 step distill_pad_ipc10 100 - python3 -m src.distill mnist-pad-ipc10-real --params $P --no-resume
 step evaluate_pad_ipc10 60 - python3 -m src.evaluate distilled mnist-pad-ipc10-real --params $P
 # 3. DataDAM; ipc 50 last: its evaluations alone took ~80 s each on the H200

@@ -4,7 +4,14 @@
 
 Scores every pool sample with EL2N, then trains `n_experts` experts on the easy-to-hard
 curriculum and writes models/experts/<dataset>/ (see src/distill/experts.py for the layout).
-A killed run resumes with the next unfinished expert (--no-resume starts over).
+A killed run resumes with the unfinished experts (--no-resume starts over).
+
+The experts are independent (each seeded by its index), so `--workers W` trains them in W
+processes; the manifest is written by this process alone, as each expert lands. On the CPU the
+bytes depend on the torch threads per process (a reduction split over more threads sums in
+another order), not on W: every process uses `--threads` (default: as many as a single process
+would), recorded per expert in the manifest, and tests/test_experts.py checks that W = 1 and
+W = 2 write the same files.
 """
 
 from __future__ import annotations
@@ -35,7 +42,52 @@ def pool_indices(labels, per_class: int | None, num_classes: int, seed: int):
     return torch.nonzero(rank < per_class).flatten()
 
 
-def run_experts(dataset: str, params_path: Path = Path("params.yaml"), resume: bool = True, out: Path | None = None) -> Path:
+def train_one(index: int, x, y, scores, spec, ds, seed: int, root: Path, progress=lambda it, **kw: it) -> dict:
+    """Train expert `index`, write its trajectory and return its manifest entry."""
+    import torch
+
+    from src.distill import experts as ex
+    from src.train import accuracy
+
+    t1 = time.perf_counter()
+    traj, net = ex.train_expert(x, y, scores, spec, ds.num_classes, seed, index, progress)
+    fname = f"expert_{index:03d}.safetensors"
+    md5 = ex.save_trajectory(root / fname, traj, spec.fp16)
+    val = accuracy(net, ds.val, ds, x.device)[0] if len(ds.val) else float("nan")
+    return {"file": fname, "md5": md5, "val_acc": val, "seconds": time.perf_counter() - t1,
+            "threads": torch.get_num_threads()}
+
+
+def _worker_task(job: tuple) -> dict:
+    """One expert in a worker process: everything it needs is rebuilt from the files the parent
+    wrote (params, the packed dataset, the difficulty scores), not sent over the pipe."""
+    import torch
+
+    from src.config import load_params
+    from src.data import store
+    from src.distill import experts as ex
+    from src.runtime import pick_device
+
+    dataset, params_path, root, index, threads = job
+    torch.set_num_threads(threads)
+    params = load_params(params_path)
+    spec, device, ds = params.experts[dataset], pick_device(params.device), store.load(dataset)
+    pool, scores = ex.read_difficulty(root / "difficulty.safetensors")
+    x, y = ds.normalize(ds.train.x[pool].to(device)), ds.train.y[pool].to(device)
+    return train_one(index, x, y, scores.to(device), spec, ds, params.seed, root)
+
+
+def in_workers(jobs: list[tuple], workers: int):
+    """Yield _worker_task's results as they finish, from `workers` spawned processes (spawn: a
+    forked child would inherit this process's torch threads and, on a GPU, its CUDA context)."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap_unordered(_worker_task, jobs)
+
+
+def run_experts(dataset: str, params_path: Path = Path("params.yaml"), resume: bool = True, out: Path | None = None,
+                workers: int = 1, threads: int | None = None) -> Path:
     import torch
 
     from src import tracking
@@ -47,10 +99,15 @@ def run_experts(dataset: str, params_path: Path = Path("params.yaml"), resume: b
     from src.errors import UserError
     from src.models.registry import describe
     from src.runtime import configure_threads, pick_device
-    from src.train import accuracy
     from src.ui import progress
 
+    if workers < 1:
+        raise UserError(f"--workers: {workers} is not a positive number of processes")
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads: {threads} is not a positive number of threads")
     configure_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
     params = load_params(params_path)
     if dataset not in params.datasets:
         raise UserError(f"experts: dataset {dataset!r} is not in `datasets` {list(params.datasets)}")
@@ -88,15 +145,19 @@ def run_experts(dataset: str, params_path: Path = Path("params.yaml"), resume: b
             _, scores = ex.Experts(root, manifest).difficulty()
             say(f"  resuming: difficulty and {len(manifest['experts'])} of {spec.n_experts} experts already done")
         scores = scores.to(device)
-        for i in range(len(manifest["experts"]), spec.n_experts):
-            t1 = time.perf_counter()
-            traj, net = ex.train_expert(x, y, scores, spec, ds.num_classes, params.seed, i, progress)
-            fname = f"expert_{i:03d}.safetensors"
-            md5 = ex.save_trajectory(root / fname, traj, spec.fp16)
-            val = accuracy(net, ds.val, ds, device)[0] if len(ds.val) else float("nan")
-            manifest["experts"].append({"file": fname, "md5": md5, "val_acc": val, "seconds": time.perf_counter() - t1})
+        have = {e["file"] for e in manifest["experts"]}
+        todo = [i for i in range(spec.n_experts) if f"expert_{i:03d}.safetensors" not in have]
+        if workers == 1 or len(todo) < 2:
+            results = (train_one(i, x, y, scores, spec, ds, params.seed, root, progress) for i in todo)
+        else:
+            say(f"  {len(todo)} experts in {min(workers, len(todo))} processes, {torch.get_num_threads()} threads each")
+            jobs = [(dataset, params_path, root, i, torch.get_num_threads()) for i in todo]
+            results = progress(in_workers(jobs, min(workers, len(todo))), desc="experts", total=len(todo))
+        for entry in results:  # the manifest lists finished experts in index order, whatever order they finish in
+            manifest["experts"] = sorted([*manifest["experts"], entry], key=lambda e: e["file"])
             ex.write_manifest(root, manifest)
-            log.metrics({"expert_val_acc": val, "expert_seconds": time.perf_counter() - t1}, step=i)
+            log.metrics({"expert_val_acc": entry["val_acc"], "expert_seconds": entry["seconds"]},
+                        step=int(entry["file"][len("expert_"):-len(".safetensors")]))
         manifest["seconds"] = time.perf_counter() - t0
         ex.write_manifest(root, manifest)
         log.artifact(root / "manifest.json")
@@ -111,9 +172,12 @@ def run_experts(dataset: str, params_path: Path = Path("params.yaml"), resume: b
 def main(dataset: str = typer.Argument(..., help="mnist or mhist"),
          params: Path = typer.Option(Path("params.yaml"), help="params file"),
          resume: bool = typer.Option(True, help="continue an interrupted run with the next unfinished expert"),
-         out: Optional[Path] = typer.Option(None, help="output directory (default: models/experts/<dataset>)")) -> None:
+         out: Optional[Path] = typer.Option(None, help="output directory (default: models/experts/<dataset>)"),
+         workers: int = typer.Option(1, help="processes training experts side by side (the files do not depend on it)"),
+         threads: Optional[int] = typer.Option(None, help="torch threads per process (default: every core, as in "
+                                               "one process; on the CPU the files depend on it)")) -> None:
     """Score the training data (EL2N) and train PAD's expert trajectories."""
-    run_experts(dataset, params, resume, out)
+    run_experts(dataset, params, resume, out, workers, threads)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def set_param(root: Path, dotted: str, value) -> None:
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """An empty project directory with the repo's params.yaml, tracking off, as the cwd.
-    PAD runs are cleared (they need experts); tests/distill/test_pad.py sets its own."""
+    PAD runs are cleared (they need experts); the `pad_project` fixture below sets its own."""
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     set_param(tmp_path, "pad_runs", {})
     monkeypatch.chdir(tmp_path)
@@ -104,3 +104,30 @@ def mnist_like(tmp_path) -> Path:
 @pytest.fixture
 def mhist_like(tmp_path) -> Path:
     return make_mhist_like(tmp_path / "mhist_src")
+
+
+SMALL = {"name": "convnet", "depth": 2, "width": 8}
+PAD = {"iterations": 6, "syn_steps": 3, "expert_epochs": 1, "min_start_epoch": 0, "start_epoch": 1,
+       "max_start_epoch": 2, "expand_iterations": 4, "batch_syn": 10, "lr_img": 10.0, "lr_lr": 1e-5,
+       "lr_y": 2.0, "alpha": {1: 0.0, 2: 0.25}, "checkpoint_every": 2, "log_every": 2}
+
+
+@pytest.fixture
+def pad_project(workdir, mnist_like):
+    """A project with 3 small experts trained and one PAD run (ipc 2) configured."""
+    from src.experts import run_experts
+    from src.prepare import prepare
+
+    set_param(workdir, "prepare.mnist.val_size", 40)
+    set_param(workdir, "expert_datasets", ["mnist"])
+    set_param(workdir, "experts.mnist", {"model": SMALL, "n_experts": 3, "epochs": 10, "keep_epochs": 3,
+                                         "batch_size": 16, "lr_teacher": 0.05, "score_models": 2, "score_epochs": 1,
+                                         "dsa_strategy": "color_crop_cutout_scale_rotate"})
+    set_param(workdir, "distill.pad.mnist", PAD)
+    set_param(workdir, "pad_runs", {"mnist-pad-ipc2-real": {"dataset": "mnist", "method": "pad", "ipc": 2, "init": "real"}})
+    set_param(workdir, "runs", {})
+    set_param(workdir, "random", {"mnist-ipc2": {"dataset": "mnist", "ipc": 2}})
+    set_param(workdir, "evaluate.mnist", {"model": SMALL, "n_models": 2, "epochs": 3})
+    prepare("mnist", source_dir=mnist_like, verify=False)
+    run_experts("mnist")
+    return workdir

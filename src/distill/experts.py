@@ -8,7 +8,7 @@
                            learning rate, and the md5 of every file above
 Only the epochs distillation can read are trained and kept (`keep_epochs` >= max start epoch +
 expert epochs). The manifest is rewritten after every expert, so a killed run resumes with the
-next one. `Experts.open` checks every file against the manifest before anything is read.
+ones not yet listed. `Experts.open` checks every file against the manifest before anything is read.
 """
 
 from __future__ import annotations
@@ -86,6 +86,10 @@ class Experts:
             raise DataError(f"{mpath}: experts of dataset {manifest.get('dataset')!r}, not {dataset!r}")
         if not manifest.get("experts"):
             raise DataError(f"{mpath}: lists no finished expert")
+        files = [e["file"] for e in manifest["experts"]]
+        if files != [f"expert_{i:03d}.safetensors" for i in range(len(files))]:
+            raise DataError(f"{mpath}: lists experts {files[:8]}, expected expert_000 to expert_{len(files) - 1:03d} "
+                            "in order (an interrupted run? `python -m src.experts` resumes it)")
         for entry in [manifest["difficulty"], *manifest["experts"]]:
             path = root / entry["file"]
             if not path.is_file():
@@ -122,8 +126,12 @@ class Experts:
 
     def difficulty(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(train-split indices of the pool, their EL2N scores)."""
-        with safe_open(str(self.root / self.manifest["difficulty"]["file"]), framework="pt") as f:
-            return f.get_tensor("indices"), f.get_tensor("scores")
+        return read_difficulty(self.root / self.manifest["difficulty"]["file"])
+
+
+def read_difficulty(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    with safe_open(str(path), framework="pt") as f:
+        return f.get_tensor("indices"), f.get_tensor("scores")
 
 
 def save_trajectory(path: Path, traj: torch.Tensor, fp16: bool) -> str:
@@ -158,12 +166,8 @@ def resumable_manifest(root: Path, key: str) -> dict | None:
 
     if not manifest.get("difficulty") or not ok(manifest["difficulty"]):
         return None
-    good = []
-    for entry in manifest.get("experts", []):
-        if not ok(entry):
-            break
-        good.append(entry)
-    manifest["experts"] = good
+    # every expert that verifies is kept: with --workers they finish out of order, and the rest are retrained
+    manifest["experts"] = [entry for entry in manifest.get("experts", []) if ok(entry)]
     return manifest
 
 

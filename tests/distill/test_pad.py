@@ -1,4 +1,3 @@
-import json
 
 import pytest
 import torch
@@ -12,31 +11,7 @@ from src.distill.experts import Experts
 from src.distill.synthetic import load as load_set
 from src.errors import ConfigError, DataError, UserError
 from src.evaluate import evaluate_distilled
-from src.experts import run_experts
-from src.prepare import prepare
-from tests.conftest import set_param
-
-SMALL = {"name": "convnet", "depth": 2, "width": 8}
-PAD = {"iterations": 6, "syn_steps": 3, "expert_epochs": 1, "min_start_epoch": 0, "start_epoch": 1,
-       "max_start_epoch": 2, "expand_iterations": 4, "batch_syn": 10, "lr_img": 10.0, "lr_lr": 1e-5,
-       "lr_y": 2.0, "alpha": {1: 0.0, 2: 0.25}, "checkpoint_every": 2, "log_every": 2}
-
-
-@pytest.fixture
-def pad_project(workdir, mnist_like):
-    set_param(workdir, "prepare.mnist.val_size", 40)
-    set_param(workdir, "expert_datasets", ["mnist"])
-    set_param(workdir, "experts.mnist", {"model": SMALL, "n_experts": 3, "epochs": 10, "keep_epochs": 3,
-                                         "batch_size": 16, "lr_teacher": 0.05, "score_models": 2, "score_epochs": 1,
-                                         "dsa_strategy": "color_crop_cutout_scale_rotate"})
-    set_param(workdir, "distill.pad.mnist", PAD)
-    set_param(workdir, "pad_runs", {"mnist-pad-ipc2-real": {"dataset": "mnist", "method": "pad", "ipc": 2, "init": "real"}})
-    set_param(workdir, "runs", {})
-    set_param(workdir, "random", {"mnist-ipc2": {"dataset": "mnist", "ipc": 2}})
-    set_param(workdir, "evaluate.mnist", {"model": SMALL, "n_models": 2, "epochs": 3})
-    prepare("mnist", source_dir=mnist_like, verify=False)
-    run_experts("mnist")
-    return workdir
+from tests.conftest import PAD, set_param
 
 
 def test_experts_manifest_trajectories_and_difficulty(pad_project):
@@ -50,23 +25,6 @@ def test_experts_manifest_trajectories_and_difficulty(pad_project):
     pool, scores = ex.difficulty()
     ds = store.load("mnist")
     assert len(pool) == len(ds.train) and (scores >= 0).all() and (scores <= 2 ** 0.5 + 1e-6).all()
-
-
-def test_killed_expert_run_resumes_with_the_next_expert(pad_project, monkeypatch):
-    root = pad_project / "models/experts/mnist"
-    before = {p.name: p.read_bytes() for p in root.glob("expert_*.safetensors")}
-    manifest = json.loads((root / "manifest.json").read_text())
-    manifest["experts"] = manifest["experts"][:1]  # as if killed while training expert 2
-    (root / "manifest.json").write_text(json.dumps(manifest))
-    (root / "expert_001.safetensors").unlink()
-    trained = []
-    from src.distill import experts as ex_mod
-
-    real = ex_mod.train_expert
-    monkeypatch.setattr(ex_mod, "train_expert", lambda *a, **k: trained.append(a[6]) or real(*a, **k))
-    run_experts("mnist")
-    assert trained == [1, 2]
-    assert {p.name: p.read_bytes() for p in root.glob("expert_*.safetensors")} == before  # same seeds, same bytes
 
 
 def test_corrupt_expert_file_is_named(pad_project):
