@@ -48,8 +48,8 @@ def fake_experts(root: Path, ds, spec: ModelSpec, n: int, epochs: int) -> ex.Exp
                               "md5": ex.save_difficulty(root / "difficulty.safetensors", pool, torch.rand(len(pool), generator=g))}
     for i in range(n):
         traj = theta + 0.01 * torch.randn(epochs + 1, len(theta), generator=g).cumsum(0)
-        manifest["experts"].append({"file": f"expert_{i:03d}.safetensors",
-                                    "md5": ex.save_trajectory(root / f"expert_{i:03d}.safetensors", traj, False)})
+        manifest["experts"].append({"file": ex.expert_file(i),
+                                    "md5": ex.save_trajectory(root / ex.expert_file(i), traj, False)})
     ex.write_manifest(root, manifest)
     return ex.Experts.open(root)
 

@@ -39,7 +39,7 @@ def main() -> None:
     cfg, spec = params.distill.pad[run.dataset], params.evaluate.mnist
     ds = store.load(run.dataset)
     experts = Experts.open(Path("models/experts") / run.dataset, run.dataset)
-    s = synthetic.load(Path("data/distilled") / run.dataset / f"{run.name}.safetensors", run.dataset)
+    s = synthetic.load_for(Path("data/distilled") / run.dataset / f"{run.name}.safetensors", ds)
     init, hard, logits, _ = pad.initial_set(ds, experts, run.ipc, cfg.max_start_epoch, params.seed, torch.device("cpu"))
     variants = {
         "init_hard_lr_teacher": (init, hard, experts.lr_teacher),

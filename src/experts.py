@@ -42,8 +42,9 @@ def pool_indices(labels, per_class: int | None, num_classes: int, seed: int):
     return torch.nonzero(rank < per_class).flatten()
 
 
-def train_one(index: int, x, y, scores, spec, ds, seed: int, root: Path, progress=lambda it, **kw: it) -> dict:
-    """Train expert `index`, write its trajectory and return its manifest entry."""
+def train_one(index: int, x, y, scores, spec, ds, seed: int, root: Path,
+              progress=lambda it, **kw: it) -> tuple[int, dict]:
+    """Train expert `index`, write its trajectory and return (index, its manifest entry)."""
     import torch
 
     from src.distill import experts as ex
@@ -51,14 +52,14 @@ def train_one(index: int, x, y, scores, spec, ds, seed: int, root: Path, progres
 
     t1 = time.perf_counter()
     traj, net = ex.train_expert(x, y, scores, spec, ds.num_classes, seed, index, progress)
-    fname = f"expert_{index:03d}.safetensors"
+    fname = ex.expert_file(index)
     md5 = ex.save_trajectory(root / fname, traj, spec.fp16)
     val = accuracy(net, ds.val, ds, x.device)[0] if len(ds.val) else float("nan")
-    return {"file": fname, "md5": md5, "val_acc": val, "seconds": time.perf_counter() - t1,
-            "threads": torch.get_num_threads()}
+    return index, {"file": fname, "md5": md5, "val_acc": val, "seconds": time.perf_counter() - t1,
+                   "threads": torch.get_num_threads()}
 
 
-def _worker_task(job: tuple) -> dict:
+def _worker_task(job: tuple) -> tuple[int, dict]:
     """One expert in a worker process: everything it needs is rebuilt from the files the parent
     wrote (params, the packed dataset, the difficulty scores), not sent over the pipe."""
     import torch
@@ -142,22 +143,21 @@ def run_experts(dataset: str, params_path: Path = Path("params.yaml"), resume: b
             ex.write_manifest(root, manifest)
             log.metrics({"el2n_mean": float(scores.mean()), "difficulty_seconds": time.perf_counter() - t0})
         else:
-            _, scores = ex.Experts(root, manifest).difficulty()
+            _, scores = ex.read_difficulty(root / manifest["difficulty"]["file"])
             say(f"  resuming: difficulty and {len(manifest['experts'])} of {spec.n_experts} experts already done")
         scores = scores.to(device)
         have = {e["file"] for e in manifest["experts"]}
-        todo = [i for i in range(spec.n_experts) if f"expert_{i:03d}.safetensors" not in have]
+        todo = [i for i in range(spec.n_experts) if ex.expert_file(i) not in have]
         if workers == 1 or len(todo) < 2:
             results = (train_one(i, x, y, scores, spec, ds, params.seed, root, progress) for i in todo)
         else:
             say(f"  {len(todo)} experts in {min(workers, len(todo))} processes, {torch.get_num_threads()} threads each")
             jobs = [(dataset, params_path, root, i, torch.get_num_threads()) for i in todo]
             results = progress(in_workers(jobs, min(workers, len(todo))), desc="experts", total=len(todo))
-        for entry in results:  # the manifest lists finished experts in index order, whatever order they finish in
+        for i, entry in results:  # the manifest lists finished experts in index order, whatever order they finish in
             manifest["experts"] = sorted([*manifest["experts"], entry], key=lambda e: e["file"])
             ex.write_manifest(root, manifest)
-            log.metrics({"expert_val_acc": entry["val_acc"], "expert_seconds": entry["seconds"]},
-                        step=int(entry["file"][len("expert_"):-len(".safetensors")]))
+            log.metrics({"expert_val_acc": entry["val_acc"], "expert_seconds": entry["seconds"]}, step=i)
         manifest["seconds"] = time.perf_counter() - t0
         ex.write_manifest(root, manifest)
         log.artifact(root / "manifest.json")

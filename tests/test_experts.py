@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from src.distill.experts import Experts
+from src.distill.experts import Experts, expert_file
 from src.errors import DataError, UserError
 from src.experts import run_experts
 
@@ -42,7 +42,7 @@ def test_workers_write_the_same_experts_as_one_process(pad_project, request):
     assert expert_files(root) == one  # seeded per expert: the bytes do not depend on the process
     assert {e["threads"] for e in manifest["experts"]} == {1}
     again = json.loads((root / "manifest.json").read_text())
-    assert [e["file"] for e in again["experts"]] == [f"expert_{i:03d}.safetensors" for i in range(3)]
+    assert [e["file"] for e in again["experts"]] == [expert_file(i) for i in range(3)]
     assert [e["md5"] for e in again["experts"]] == [e["md5"] for e in manifest["experts"]]
     assert [e["val_acc"] for e in again["experts"]] == [e["val_acc"] for e in manifest["experts"]]
     assert {e["threads"] for e in again["experts"]} == {1}

@@ -34,6 +34,11 @@ from src.train import loss_step, sgd_pass
 FORMAT = "ddkit-experts/1"
 
 
+def expert_file(index: int) -> str:
+    """The trajectory file of expert `index` (the manifest lists them in this order, from 0)."""
+    return f"expert_{index:03d}.safetensors"
+
+
 def flat_params(net: nn.Module) -> torch.Tensor:
     """All parameters, shallowest layer first (module registration order), as one vector."""
     return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
@@ -87,7 +92,7 @@ class Experts:
         if not manifest.get("experts"):
             raise DataError(f"{mpath}: lists no finished expert")
         files = [e["file"] for e in manifest["experts"]]
-        if files != [f"expert_{i:03d}.safetensors" for i in range(len(files))]:
+        if files != [expert_file(i) for i in range(len(files))]:
             raise DataError(f"{mpath}: lists experts {files[:8]}, expected expert_000 to expert_{len(files) - 1:03d} "
                             "in order (an interrupted run? `python -m src.experts` resumes it)")
         for entry in [manifest["difficulty"], *manifest["experts"]]:
