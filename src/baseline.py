@@ -26,7 +26,7 @@ def baseline(dataset: str, params_path: Path = Path("params.yaml")) -> dict:
     from src.data.fsutil import atomic_file, write_json
     from src.models.registry import build, complexity, describe
     from src.protocol import classification_metrics
-    from src.runtime import configure_threads, pick_device, seeded
+    from src.runtime import configure_threads, device_info, pick_device, seeded
     from src.train import accuracy, fit
 
     configure_threads()
@@ -52,7 +52,7 @@ def baseline(dataset: str, params_path: Path = Path("params.yaml")) -> dict:
         metrics = {
             "dataset": dataset, "model": describe(spec.model), "test_acc": test["acc"][0],
             "train_seconds": result["train_seconds"], "epochs": spec.epochs, "train_images": len(ds.train),
-            "macs_per_image": size["macs"], "params": size["params"], "device": str(device),
+            "macs_per_image": size["macs"], "params": size["params"], **device_info(device),
             "preset": params.preset, "seed": params.seed,
         }
         if dataset == "mhist":

@@ -60,7 +60,7 @@ def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yam
     from src.data.fsutil import write_json
     from src.models.registry import describe
     from src.protocol import anchor_subset, evaluate_set
-    from src.runtime import configure_threads, pick_device
+    from src.runtime import configure_threads, device_info, pick_device
 
     configure_threads()
     params = load_params(params_path)
@@ -75,7 +75,7 @@ def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yam
         r = evaluate_set(ds.normalize(ds.train.x[idx]), ds.train.y[idx], ds.test.x, ds.test.y, ds.normalize, spec.model,
                          ds.num_classes, _protocol(spec), spec.n_models, params.seed, device)
         metrics = {"dataset": dataset, "method": "random", "ipc": ipc, "model": describe(spec.model), **_summary(r),
-                   "seconds": r.seconds, "device": str(device), "preset": params.preset}
+                   "seconds": r.seconds, **device_info(device), "preset": params.preset}
         log.metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
         out = METRICS / dataset / f"{name}.json"
         write_json(out, metrics)
@@ -93,7 +93,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     from src.errors import UserError
     from src.models.registry import describe
     from src.protocol import evaluate_set
-    from src.runtime import configure_threads, pick_device
+    from src.runtime import configure_threads, device_info, pick_device
 
     configure_threads()
     params = load_params(params_path)
@@ -126,7 +126,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
                               _protocol(spec), spec.cross_n_models, params.seed, device, lr=lr)
             cross[cspec.name] = {"model": describe(cspec), **_summary(cr)}
             log.metrics({f"cross_{cspec.name}_acc_mean": cross[cspec.name]["acc_mean"]})
-        metrics.update(cross=cross, seconds=r.seconds, device=str(device), preset=params.preset)
+        metrics.update(cross=cross, seconds=r.seconds, **device_info(device), preset=params.preset)
         log.metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
         out = METRICS / run.dataset / f"{run.name}.json"
         write_json(out, metrics)

@@ -139,7 +139,7 @@ def run_experts(dataset: str, params_path: Path = Path("params.yaml"), resume: b
                         "lr_teacher": spec.lr_teacher, "epochs_saved": min(spec.keep_epochs, spec.epochs),
                         "dtype": "float16" if spec.fp16 else "float32", "pool_size": len(pool),
                         "difficulty": {"file": "difficulty.safetensors", "md5": md5}, "experts": [],
-                        **tracking.git_state()}
+                        **tracking.git_state(), "environment": tracking.environment()}
             ex.write_manifest(root, manifest)
             log.metrics({"el2n_mean": float(scores.mean()), "difficulty_seconds": time.perf_counter() - t0})
         else:

@@ -89,8 +89,15 @@ def full_vs_distilled_figure(dataset: str, data: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _where(metrics: dict) -> str:
+    """The device a metrics file names, with torch's thread count where it recorded one (CPU sums
+    depend on it, so the same seed reproduces a number only at the same count)."""
+    threads = metrics.get("torch_threads")
+    return metrics.get("device", "?") + (f", {threads} torch threads" if threads else "")
+
+
 def summary_markdown(datasets: dict[str, dict], figures: dict[str, list[str]]) -> str:
-    devices = sorted({m.get("device", "?") for d in datasets.values() for m in d["runs"] + list(d["random"].values())
+    devices = sorted({_where(m) for d in datasets.values() for m in d["runs"] + list(d["random"].values())
                       + ([d["baseline"]] if d["baseline"] else [])})
     presets = sorted({m.get("preset", "?") for d in datasets.values() for m in d["runs"] + ([d["baseline"]] if d["baseline"] else [])})
     lines = ["# Dataset distillation: results", "",

@@ -49,6 +49,12 @@ def autocast(device: torch.device | str, cpu: bool = False, cuda: bool = False):
     return torch.autocast(kind, dtype=torch.bfloat16, enabled=cuda if kind == "cuda" else cpu and kind == "cpu")
 
 
+def device_info(device: torch.device | str) -> dict:
+    """Where a result was computed, for its metrics file: the device and, since CPU sums depend on
+    it, torch's thread count."""
+    return {"device": str(device), "torch_threads": torch.get_num_threads()}
+
+
 def configure_threads() -> None:
     """Use every core the process may run on (torch defaults to physical cores only)."""
     if "OMP_NUM_THREADS" not in os.environ:

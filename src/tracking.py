@@ -4,7 +4,8 @@ The tracking store is pinned to the repository root (`sqlite:///mlflow.db`, arti
 `mlruns/`), so `mlflow ui` started there shows every run of every stage. `MLFLOW_TRACKING_URI`
 overrides it (tests use a temporary store); `DD_TRACKING=0` turns logging off.
 Each run records its params, the git commit and dirty flag, the md5 (DVC's file hash) of every
-input it read, per-epoch metrics, system metrics and figures. `import mlflow` costs about a
+input it read, the environment that ran it (`env.*` tags: torch build and thread count, CPU, GPU),
+per-epoch metrics, system metrics and figures. `import mlflow` costs about a
 second, so it happens inside `run()`, never at import time.
 """
 
@@ -13,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -42,6 +45,30 @@ def git_state(root: Path = ROOT) -> dict[str, str]:
     commit = git("rev-parse", "HEAD") or "unknown"
     dirty = git("status", "--porcelain", "--untracked-files=no")
     return {"git_commit": commit, "git_dirty": str(bool(dirty)).lower()}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict[str, str]:
+    """What ran this process, beyond code and data. On the CPU the numbers depend on torch's thread
+    count (a reduction split over other threads sums in another order), and on any device on the
+    torch build, so both travel with every run and every distilled set. torch is read from
+    `sys.modules`, not imported: a stage that never loaded it computed nothing with it."""
+    env = {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_name()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        env.update(torch=torch.__version__, torch_threads=str(torch.get_num_threads()))
+        if torch.cuda.is_available():
+            env.update(cuda=str(torch.version.cuda), gpu=torch.cuda.get_device_name())
+    return env
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -126,6 +153,7 @@ def run(stage: str, name: str, params: dict, inputs: list[str | Path] = (), nest
     mlflow.set_system_metrics_sampling_interval(float(os.environ.get("DD_SYSTEM_METRICS_INTERVAL", "2")))
     mlflow.set_system_metrics_samples_before_logging(1)
     with mlflow.start_run(experiment_id=exp_id, run_name=name, nested=nested, log_system_metrics=True) as r:
-        mlflow.set_tags({"stage": stage, **git_state(), **(tags or {})})
+        env = {f"env.{k}": v for k, v in environment().items()}
+        mlflow.set_tags({"stage": stage, **git_state(), **env, **(tags or {})})
         mlflow.log_params({**flatten(params), **input_hashes(list(inputs))})
         yield Tracker(mlflow, r.info.run_id)

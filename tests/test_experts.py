@@ -40,7 +40,7 @@ def test_workers_write_the_same_experts_as_one_process(pad_project, request):
     manifest = json.loads((root / "manifest.json").read_text())
     run_experts("mnist", resume=False, workers=2, threads=1)  # 3 experts in 2 spawned processes
     assert expert_files(root) == one  # seeded per expert: the bytes do not depend on the process
-    assert {e["threads"] for e in manifest["experts"]} == {1}
+    assert {e["threads"] for e in manifest["experts"]} == {1} and manifest["environment"]["torch_threads"] == "1"
     again = json.loads((root / "manifest.json").read_text())
     assert [e["file"] for e in again["experts"]] == [expert_file(i) for i in range(3)]
     assert [e["md5"] for e in again["experts"]] == [e["md5"] for e in manifest["experts"]]

@@ -13,13 +13,15 @@ def write(path, obj):
 def fake_metrics(root, acc):
     m = root / "reports/metrics/mnist"
     write(m / "baseline.json", {"test_acc": 99.12, "model": "ConvNet-3", "epochs": 4, "train_images": 55000,
-                                "train_seconds": 300.0, "macs_per_image": 9.5e6, "device": "cpu", "preset": "cpu"})
+                                "train_seconds": 300.0, "macs_per_image": 9.5e6, "device": "cpu", "torch_threads": 2,
+                                "preset": "cpu"})
     for ipc, r in ((1, 52.3), (10, 90.1)):
-        write(m / f"random_ipc{ipc}.json", {"ipc": ipc, "acc_mean": r, "acc_std": 1.0, "device": "cpu"})
+        write(m / f"random_ipc{ipc}.json", {"ipc": ipc, "acc_mean": r, "acc_std": 1.0, "device": "cpu",
+                                                  "torch_threads": 2})
         write(m / f"datadam_ipc{ipc}_real.json", {
             "method": "datadam", "ipc": ipc, "init": "real", "acc_mean": acc + ipc, "acc_std": 0.5, "n_models": 5,
             "random_acc_mean": r, "random_acc_std": 1.0, "gain_over_random": acc + ipc - r, "seconds": 50.0,
-            "device": "cpu", "preset": "cpu",
+            "device": "cpu", "torch_threads": 2, "preset": "cpu",
             "cross": {"alexnet": {"model": "alexnet", "acc_mean": 77.7, "acc_std": 2.0}}})
     write(root / "reports/nas/mnist_compare.json", {
         "full_search_seconds": 600.0, "synthetic": {"data": "datadam_ipc10_real", "spearman": 0.81, "kendall": 0.66,
@@ -36,7 +38,7 @@ def test_summary_numbers_come_from_files(workdir):
     text = build_report(["mnist"]).read_text()
     assert "99.12 %" in text and "81.00 ± 0.50" in text and "52.30 ± 1.00" in text and "+28.70" in text
     assert "77.70 ± 2.00" in text and "| synthetic | datadam_ipc10_real | 0.810 | 0.660 |" in text
-    assert "preset **cpu**" in text and "device **cpu**" in text
+    assert "preset **cpu**" in text and "device **cpu, 2 torch threads**" in text
     assert "| synthetic | 20 | 0.420 | 1.50 | 250.0× |" in text and "| synthetic | 100 | 0.810 | 0.20 | 50.0× |" in text
     for fig in ("mnist_acc_vs_ipc.png", "mnist_full_vs_distilled.png"):
         assert (workdir / "reports/figures/summary" / fig).stat().st_size > 5000

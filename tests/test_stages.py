@@ -36,6 +36,15 @@ def test_distill_then_evaluate(workdir, mnist_like):
     assert set(saved["cross"]) == {"mlp"} and saved["cross"]["mlp"]["n_models"] == 1
     again = evaluate_distilled("mnist-datadam-ipc2-noise")  # same seed, CPU: same numbers
     assert again["accs"] == m["accs"]
+    # what the same seed reproduces only with: torch's thread count, in the metrics and in the set
+    import torch
+
+    from src.distill.synthetic import load as load_set
+
+    threads = torch.get_num_threads()
+    assert saved["device"] == rnd["device"] == "cpu" and saved["torch_threads"] == rnd["torch_threads"] == threads
+    env = load_set(workdir / out).meta["environment"]
+    assert env["torch_threads"] == str(threads) and env["torch"] == torch.__version__
 
 
 def test_mhist_fixture_runs_datadam_and_pad_end_to_end(workdir, mhist_like, monkeypatch):

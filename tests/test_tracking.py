@@ -29,6 +29,24 @@ def test_run_records_params_metrics_provenance(store, tmp_path):
     assert [m.value for m in client.get_metric_history(run_id, "loss")] == [1.0, 0.5, pytest.approx(1 / 3)]
 
 
+def test_run_records_the_environment_that_ran_it(store):
+    """The thread count is read when the run starts: CPU numbers depend on it."""
+    import mlflow
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tracking.run("unit", "env-run", {}) as log:
+            run_id = log.run_id
+    finally:
+        torch.set_num_threads(before)
+    tags = mlflow.tracking.MlflowClient(store).get_run(run_id).data.tags
+    assert tags["env.torch_threads"] == "1" and tags["env.torch"] == torch.__version__
+    assert tags["env.cpu"] and tags["env.python"].count(".") == 2
+    assert ("env.gpu" in tags) == torch.cuda.is_available()
+
+
 def test_disabled_tracking_is_a_no_op(monkeypatch, tmp_path):
     monkeypatch.setenv("DD_TRACKING", "0")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'x.db'}")

@@ -64,7 +64,8 @@ def run_distill(name: str, params_path: Path = Path("params.yaml"), resume: bool
         result = outcome.result
         meta = {"dataset": run.dataset, "method": run.method, "ipc": run.ipc, "init": run.init,
                 "mean": list(ds.mean), "std": list(ds.std), "params_hash": outcome.key, "params": settings,
-                "seed": params.seed, **tracking.git_state(), "seconds": result.seconds, "device": str(device),
+                "seed": params.seed, **tracking.git_state(), "environment": tracking.environment(),
+                "seconds": result.seconds, "device": str(device),
                 **outcome.meta}
         synthetic.save(out, result.images, result.labels, meta, lr=outcome.eval_lr)
         _figures(name, run, ds, result, cfg.iterations, log)

@@ -37,7 +37,7 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
     from src.nas import NAS_DIR
     from src.nas import study as st
     from src.nas.space import arch_key, choices, grid
-    from src.runtime import configure_threads, pick_device, seeded
+    from src.runtime import configure_threads, device_info, pick_device, seeded
 
     configure_threads()
     params = load_params(params_path)
@@ -110,7 +110,7 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
                "sampler": sampler, "n_archs": len(results), "grid_size": len(specs), "missing": missing, "seeds": cfg.seeds,
                "budget_epochs": data.budget_epochs, "search_seconds": sum(r["seconds"] for r in results.values()),
                "worker_wall_seconds": wall, "best": best_key, "best_val": results[best_key]["val_mean"],
-               "device": str(device), "preset": params.preset, "results": results}
+               **device_info(device), "preset": params.preset, "results": results}
         if final:
             from src.train import accuracy, fit
 
