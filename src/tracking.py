@@ -3,7 +3,7 @@
 The tracking store is pinned to the repository root (`sqlite:///mlflow.db`, artifacts in
 `mlruns/`), so `mlflow ui` started there shows every run of every stage. `MLFLOW_TRACKING_URI`
 overrides it (tests use a temporary store); `DD_TRACKING=0` turns logging off.
-Each run records its params, the git commit and dirty flag, the md5 (DVC's file hash) of every
+Each run records its params, the git commit and dirty flag (pipeline outputs aside), the md5 (DVC's file hash) of every
 input it read, the environment that ran it (`env.*` tags: torch build and thread count, CPU, GPU),
 per-epoch metrics, system metrics and figures. `import mlflow` costs about a
 second, so it happens inside `run()`, never at import time.
@@ -35,16 +35,47 @@ def enabled() -> bool:
     return os.environ.get("DD_TRACKING", "1") != "0"
 
 
+def pipeline_outputs(root: Path = ROOT) -> set[str]:
+    """The paths DVC writes (every `outs` entry in dvc.lock, and dvc.lock itself): a stage that runs
+    while earlier stages' outputs are uncommitted still runs the committed code."""
+    import yaml
+
+    outs = {"dvc.lock"}
+    try:
+        lock = yaml.safe_load((root / "dvc.lock").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return outs
+    for stage in (lock.get("stages") or {}).values():
+        outs.update(o["path"] for o in (stage or {}).get("outs") or [] if isinstance(o, dict) and "path" in o)
+    return outs
+
+
 def git_state(root: Path = ROOT) -> dict[str, str]:
+    """The commit, and whether tracked files other than pipeline outputs differ from it (`git_dirty`,
+    the changed paths in `git_dirty_paths`). Inside `dvc repro` the earlier stages' metrics and
+    dvc.lock are always modified, so counting them would mark every run dirty and say nothing."""
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
         except (OSError, subprocess.CalledProcessError):
             return ""
 
-    commit = git("rev-parse", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit, "git_dirty": str(bool(dirty)).lower()}
+    commit = git("rev-parse", "HEAD").strip() or "unknown"
+    fields = git("status", "--porcelain", "-z", "--untracked-files=no").split("\0")
+    changed, i = [], 0
+    while i < len(fields):
+        entry = fields[i]
+        if len(entry) > 3:
+            changed.append(entry[3:])
+            i += 1 if entry[0] not in "RC" else 2  # a rename is followed by its source path
+        else:
+            i += 1
+    outs = pipeline_outputs(root)
+    source = sorted(p for p in changed if not any(p == o or p.startswith(o.rstrip("/") + "/") for o in outs))
+    state = {"git_commit": commit, "git_dirty": str(bool(source)).lower()}
+    if source:
+        state["git_dirty_paths"] = " ".join(source[:20]) + (f" (+{len(source) - 20} more)" if len(source) > 20 else "")
+    return state
 
 
 def cpu_name() -> str:

@@ -58,3 +58,36 @@ def test_disabled_tracking_is_a_no_op(monkeypatch, tmp_path):
 
 def test_flatten_nested_params():
     assert tracking.flatten({"a": {"b": 1, "c": {"d": "x"}}, "e": (1, 2)}) == {"a.b": 1, "a.c.d": "x", "e": "[1, 2]"}
+
+
+def test_git_state_counts_source_changes_not_pipeline_outputs(tmp_path):
+    """Inside `dvc repro` the earlier stages' outputs and dvc.lock are modified: not dirty. An edit to
+    anything else is, and is named."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "reports/metrics").mkdir(parents=True)
+    (tmp_path / "reports/metrics/a.json").write_text("{}")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages:\n  s:\n    cmd: x\n    outs:\n"
+                                       "    - path: reports/metrics\n      md5: 0\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "old name.py").write_text("y = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "init")
+    assert tracking.git_state(tmp_path)["git_dirty"] == "false"
+    (tmp_path / "reports/metrics/a.json").write_text('{"acc": 1}')
+    (tmp_path / "dvc.lock").write_text((tmp_path / "dvc.lock").read_text() + "# rerun\n")
+    state = tracking.git_state(tmp_path)
+    assert len(state["git_commit"]) == 40 and state["git_dirty"] == "false" and "git_dirty_paths" not in state
+    (tmp_path / "code.py").write_text("x = 2\n")
+    git("mv", "old name.py", "new name.py")
+    state = tracking.git_state(tmp_path)
+    assert state["git_dirty"] == "true" and state["git_dirty_paths"] == "code.py new name.py"
+
+
+def test_git_state_outside_a_repository(tmp_path):
+    assert tracking.git_state(tmp_path) == {"git_commit": "unknown", "git_dirty": "false"}
