@@ -1,0 +1,60 @@
+"""`ddkit show`: a distilled set's checked contents and provenance, or one line saying why not."""
+
+import json
+import subprocess
+import sys
+
+import torch
+
+from src.distill import synthetic
+
+ENV = {"torch": "2.14.1", "torch_threads": "2", "cpu": "Some CPU", "python": "3.11.7", "platform": "Linux"}
+
+
+def make(tmp_path, lr=None, **meta):
+    base = {"dataset": "mnist", "method": "pad", "ipc": 2, "init": "real", "mean": [0.13], "std": [0.31], "seed": 7,
+            "git_commit": "0123456789abcdef" * 2 + "01234567", "git_dirty": "false", "seconds": 12.3, "device": "cpu",
+            "params": {"pad": {"iterations": 5}}}
+    labels = torch.softmax(torch.randn(20, 10), 1)
+    return synthetic.save(tmp_path / "set.safetensors", torch.randn(20, 1, 8, 8), labels, {**base, **meta}, lr=lr)
+
+
+def show(*args):
+    return subprocess.run([sys.executable, "-m", "src.show", *map(str, args)], capture_output=True, text=True)
+
+
+def test_prints_contents_and_provenance(tmp_path):
+    path = make(tmp_path, lr=torch.tensor(0.0375), environment=ENV)
+    r = show(path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"{path}: a valid ddkit-distilled/1 set (content hash ")
+    assert lines[1] == "  mnist, pad, 2 images per class (20 images of 1x8x8), init real, soft labels"
+    assert lines[2] == "  trains at: learning rate 0.0375 (stored in the set)"
+    assert lines[3] == "  made by: commit 0123456789ab, seed 7, 12 s on cpu"
+    assert lines[4] == "  environment: torch 2.14.1, 2 threads, CPU Some CPU, python 3.11.7"
+
+
+def test_json_holds_the_metadata_and_params(tmp_path):
+    path = make(tmp_path, environment=ENV, git_dirty="true")
+    d = json.loads(show(path, "--json").stdout)
+    assert d["images"] == 20 and d["image_shape"] == [1, 8, 8] and d["labels"] == "soft" and d["train_lr"] is None
+    assert d["meta"]["environment"] == ENV and d["params"] == {"pad": {"iterations": 5}} and "params" not in d["meta"]
+    assert d["meta"]["content_hash"] == synthetic.load(path).meta["content_hash"]
+    assert "with uncommitted changes" in show(path).stdout
+
+
+def test_a_set_without_environment_says_so(tmp_path):
+    r = show(make(tmp_path))
+    assert r.returncode == 0 and "environment: not recorded" in r.stdout
+
+
+def test_bad_file_is_one_line_and_exit_2(tmp_path):
+    path = make(tmp_path)
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    for bad in (path, tmp_path / "missing.safetensors"):
+        r = show(bad)
+        assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
+        assert str(bad) in r.stderr
