@@ -3,6 +3,7 @@ set and on a random real subset of the same size.
 
     python -m src.evaluate distilled mnist-datadam-ipc10-real
     python -m src.evaluate random mnist 10
+    python -m src.evaluate file path/to/any_set.safetensors [--out metrics.json]   (not a stage)
 
 Metrics (reports/metrics/<dataset>/<name>.json): acc_mean, acc_std, n_models, accs (per model),
 random_acc_mean (random real subset of equal size), balanced_acc and auc for MHIST, the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -84,6 +86,32 @@ def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yam
     return metrics
 
 
+def score_set(syn, path: Path, ds, spec, seed: int, device, rand: dict | None, log) -> dict:
+    """The protocol on one loaded set, with its cross-architecture runs: the metrics every
+    evaluation writes (the caller adds what names the set, and the preset)."""
+    from src.models.registry import describe
+    from src.protocol import evaluate_set
+    from src.runtime import device_info
+
+    lr = set_lr(syn)
+    r = evaluate_set(syn.images, syn.labels, ds.test.x, ds.test.y, ds.normalize, spec.model, ds.num_classes,
+                     _protocol(spec), spec.n_models, seed, device, lr=lr)
+    metrics = {"model": describe(spec.model), **_summary(r)}
+    if rand is not None:
+        metrics.update(random_acc_mean=rand["acc_mean"], random_acc_std=rand["acc_std"],
+                       gain_over_random=float(sum(r.accs) / len(r.accs) - rand["acc_mean"]))
+    metrics.update(distilled_file=str(path), content_hash=syn.meta["content_hash"],
+                   labels="soft" if syn.soft else "hard", learned_lr=lr)
+    cross = {}
+    for cspec in spec.cross_models:
+        cr = evaluate_set(syn.images, syn.labels, ds.test.x, ds.test.y, ds.normalize, cspec, ds.num_classes,
+                          _protocol(spec), spec.cross_n_models, seed, device, lr=lr)
+        cross[cspec.name] = {"model": describe(cspec), **_summary(cr)}
+        log.metrics({f"cross_{cspec.name}_acc_mean": cross[cspec.name]["acc_mean"]})
+    metrics.update(cross=cross, seconds=r.seconds, **device_info(device))
+    return metrics
+
+
 def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> dict:
     from src import tracking
     from src.config import find_run, load_params
@@ -91,9 +119,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     from src.data.fsutil import write_json
     from src.distill import synthetic
     from src.errors import UserError
-    from src.models.registry import describe
-    from src.protocol import evaluate_set
-    from src.runtime import configure_threads, device_info, pick_device
+    from src.runtime import configure_threads, pick_device
 
     configure_threads()
     params = load_params(params_path)
@@ -107,26 +133,12 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     if not random_file.is_file():
         raise UserError(f"{random_file}: missing; run `dvc repro random@{run.dataset}-ipc{run.ipc}` first")
     rand = json.loads(random_file.read_text())
-    proto = _protocol(spec)
-    lr = set_lr(syn)
     with tracking.run("evaluate", f"evaluate-{name}", {"run": run.model_dump(), "evaluate": spec.model_dump(),
                       "seed": params.seed, "preset": params.preset, "device": str(device)},
                       inputs=[path, store.PROCESSED / run.dataset / "data.safetensors", random_file],
                       tags={"dataset": run.dataset, "method": run.method}) as log:
-        r = evaluate_set(syn.images, syn.labels, ds.test.x, ds.test.y, ds.normalize, spec.model, ds.num_classes,
-                         proto, spec.n_models, params.seed, device, lr=lr)
         metrics = {"dataset": run.dataset, "method": run.method, "ipc": run.ipc, "init": run.init,
-                   "model": describe(spec.model), **_summary(r), "random_acc_mean": rand["acc_mean"],
-                   "random_acc_std": rand["acc_std"], "gain_over_random": float(sum(r.accs) / len(r.accs) - rand["acc_mean"]),
-                   "distilled_file": str(path), "content_hash": syn.meta["content_hash"],
-                   "labels": "soft" if syn.soft else "hard", "learned_lr": lr}
-        cross = {}
-        for cspec in spec.cross_models:
-            cr = evaluate_set(syn.images, syn.labels, ds.test.x, ds.test.y, ds.normalize, cspec, ds.num_classes,
-                              _protocol(spec), spec.cross_n_models, params.seed, device, lr=lr)
-            cross[cspec.name] = {"model": describe(cspec), **_summary(cr)}
-            log.metrics({f"cross_{cspec.name}_acc_mean": cross[cspec.name]["acc_mean"]})
-        metrics.update(cross=cross, seconds=r.seconds, **device_info(device), preset=params.preset)
+                   **score_set(syn, path, ds, spec, params.seed, device, rand, log), "preset": params.preset}
         log.metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
         out = METRICS / run.dataset / f"{run.name}.json"
         write_json(out, metrics)
@@ -136,12 +148,73 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     return metrics
 
 
+def evaluate_file(path: Path, params_path: Path = Path("params.yaml"), out: Path | None = None,
+                  n_models: int | None = None) -> dict:
+    """Any distilled set file (one fetched with `dvc pull`, or received), under this checkout's
+    protocol for the dataset the set names. Not a pipeline stage: it writes only `out`. The random
+    anchor of the same size is added when this checkout's pipeline has scored one under the same preset."""
+    from typing import get_args
+
+    from src import tracking
+    from src.config import Dataset, load_params
+    from src.data import store
+    from src.data.fsutil import write_json
+    from src.distill import synthetic
+    from src.errors import DataError, UserError
+    from src.runtime import configure_threads, pick_device
+
+    if n_models is not None and n_models < 1:
+        raise UserError(f"--n-models: {n_models} is not a positive number of networks")
+    configure_threads()
+    params = load_params(params_path)
+    dataset = synthetic.load(path).meta.get("dataset")
+    if dataset not in get_args(Dataset):
+        raise DataError(f"{path}: made for dataset {dataset!r}, expected one of {list(get_args(Dataset))}")
+    spec = getattr(params.evaluate, dataset)
+    if n_models is not None:
+        spec = spec.model_copy(update={"n_models": n_models})
+    device = pick_device(params.device)
+    ds = store.load(dataset)
+    syn = synthetic.load_for(path, ds)
+    ipc, extra = divmod(len(syn.images), ds.num_classes)
+    random_file = METRICS / dataset / f"random_ipc{ipc}.json"
+    rand = json.loads(random_file.read_text()) if random_file.is_file() and not extra else None
+    if rand is not None and rand.get("preset") != params.preset:
+        rand = None  # scored under another protocol: no fair anchor
+    inputs = [path, store.PROCESSED / dataset / "data.safetensors", *([random_file] if rand else [])]
+    meta = syn.meta
+    with tracking.run("evaluate", f"evaluate-file-{path.stem}", {"file": str(path), "evaluate": spec.model_dump(),
+                      "seed": params.seed, "preset": params.preset, "device": str(device)}, inputs=inputs,
+                      tags={"dataset": dataset, "method": str(meta.get("method"))}) as log:
+        metrics = {"dataset": dataset, "method": meta.get("method"), "ipc": meta.get("ipc"), "init": meta.get("init"),
+                   **score_set(syn, path, ds, spec, params.seed, device, rand, log), "preset": params.preset}
+        log.metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
+        if out is not None:
+            write_json(out, metrics)
+            log.artifact(out)
+    anchor = (f" (random real {rand['acc_mean']:.2f}%, {metrics['gain_over_random']:+.2f})" if rand
+              else f" (no random anchor: {random_file} absent or under another preset)")
+    say(f"evaluate {path}: {metrics['acc_mean']:.2f} ± {metrics['acc_std']:.2f}% over {metrics['n_models']} "
+        f"{metrics['model']} networks{anchor}" + (f" -> {out}" if out else ""))
+    return metrics
+
+
 @app.command("distilled")
 @cli_errors
 def distilled_cmd(run: str = typer.Argument(..., help="a key of `runs` in params.yaml"),
                   params: Path = typer.Option(Path("params.yaml"), help="params file")) -> None:
     """Evaluate a distilled set with the synthetic-set protocol."""
     evaluate_distilled(run, params)
+
+
+@app.command("file")
+@cli_errors
+def file_cmd(path: Path = typer.Argument(..., help="a distilled set (.safetensors), e.g. one fetched with dvc pull"),
+             params: Path = typer.Option(Path("params.yaml"), help="params file (its evaluate.<dataset> protocol)"),
+             n_models: Optional[int] = typer.Option(None, help="evaluation networks (default: evaluate.<dataset>.n_models)"),
+             out: Optional[Path] = typer.Option(None, help="also write the metrics JSON here")) -> None:
+    """Evaluate any distilled set file with this checkout's protocol for its dataset (not a stage)."""
+    evaluate_file(path, params, out, n_models)
 
 
 @app.command("random")

@@ -1,12 +1,42 @@
-"""The evaluation learning rate a distilled set asks for."""
+"""The evaluation learning rate a distilled set asks for; `evaluate file` on what it must refuse
+(its end-to-end run on a real set is in tests/test_stages.py)."""
 
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import torch
 
+from src.distill import synthetic
 from src.evaluate import set_lr
+from tests.conftest import REPO
 
 
 def test_a_stored_lr_is_used_and_a_set_without_one_gets_the_protocols():
     assert abs(set_lr(SimpleNamespace(lr=torch.tensor(0.045))) - 0.045) < 1e-6   # PAD, eval_lr: learned
     assert set_lr(SimpleNamespace(lr=None)) is None   # DataDAM, PAD with eval_lr: protocol
+
+
+def evaluate_file(*args, cwd):
+    """The CLI, run in a project directory other than this checkout (src found through PYTHONPATH)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "src.evaluate", "file", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env=env)
+
+
+def test_file_refuses_an_unknown_dataset_and_a_bad_count(workdir):
+    path = synthetic.save(workdir / "x.safetensors", torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]),
+                          {"dataset": "../../etc", "method": "pad"})
+    r = evaluate_file(path, cwd=workdir)
+    assert r.returncode == 2 and "made for dataset '../../etc', expected one of ['mnist', 'mhist']" in r.stderr
+    r = evaluate_file(path, "--n-models", "0", cwd=workdir)
+    assert r.returncode == 2 and "--n-models: 0 is not a positive number" in r.stderr
+
+
+def test_file_without_prepared_data_says_how_to_get_it(workdir):
+    path = synthetic.save(workdir / "x.safetensors", torch.zeros(2, 1, 28, 28), torch.tensor([0, 1]),
+                          {"dataset": "mnist", "method": "pad", "mean": [0.1], "std": [0.3]})
+    r = evaluate_file(path, "--out", "m.json", cwd=workdir)
+    assert r.returncode == 2 and "data/processed/mnist/data.safetensors: missing; run `dvc repro prepare@mnist`" in r.stderr
+    assert not (workdir / "m.json").exists()

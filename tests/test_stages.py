@@ -3,7 +3,7 @@
 import json
 
 from src.distill.__main__ import run_distill
-from src.evaluate import evaluate_distilled, evaluate_random
+from src.evaluate import evaluate_distilled, evaluate_file, evaluate_random
 from src.prepare import prepare
 from tests.conftest import set_param
 
@@ -45,6 +45,20 @@ def test_distill_then_evaluate(workdir, mnist_like):
     assert saved["device"] == rnd["device"] == "cpu" and saved["torch_threads"] == rnd["torch_threads"] == threads
     env = load_set(workdir / out).meta["environment"]
     assert env["torch_threads"] == str(threads) and env["torch"] == torch.__version__
+    # the same set received as a file: the same protocol and seed give the same numbers
+    shared = workdir / "received" / "a set.safetensors"
+    shared.parent.mkdir()
+    shared.write_bytes((workdir / out).read_bytes())
+    f = evaluate_file(shared, out=workdir / "received/metrics.json")
+    assert f["accs"] == m["accs"] and f["gain_over_random"] == m["gain_over_random"] and f["distilled_file"] == str(shared)
+    assert json.loads((workdir / "received/metrics.json").read_text()) == json.loads(json.dumps(f))
+    assert {k: v for k, v in f.items() if k not in ("distilled_file", "seconds")} == \
+        {k: v for k, v in saved.items() if k not in ("distilled_file", "seconds")}
+    one = evaluate_file(shared, n_models=1)
+    assert one["accs"] == m["accs"][:1]  # model i is seeded by its index
+    set_param(workdir, "preset", "paper")  # the committed anchor was scored under another protocol
+    set_param(workdir, "presets.paper.evaluate.mnist", {"n_models": 1, "epochs": 2})
+    assert "gain_over_random" not in evaluate_file(shared)
 
 
 def test_mhist_fixture_runs_datadam_and_pad_end_to_end(workdir, mhist_like, monkeypatch):
