@@ -1,5 +1,5 @@
 """The `ddkit` console script: one subcommand per pipeline stage (each also runs as `python -m src.<stage>`),
-and `show`, which checks a distilled set and prints its provenance."""
+and `show`, which checks a distilled set or experts directory and prints its provenance."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ app.command("experts", help="PAD's difficulty scores and expert trajectories (st
 app.command("nas", help="Architecture search under one proxy (stages nas-full@<dataset>, nas@<dataset>-<proxy>).")(nas_main.main)
 app.command("nas-compare", help="Compare the proxies' rankings (stage nas-compare@<dataset>).")(nas_compare.main)
 app.command("report", help="Write reports/summary.md and its figures (stage report).")(report.main)
-app.command("show", help="Check a distilled set and print what it holds and where it came from.")(show.main)
+app.command("show", help="Check a distilled set or PAD experts and print what they hold and where they came from.")(show.main)
 app.add_typer(evaluate.app, name="evaluate", help="Evaluate a distilled set or a random real subset (stages evaluate@, random@).")
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """`ddkit show`: a distilled set's checked contents and provenance, or one line saying why not."""
 
 import json
+import os
 import subprocess
 import sys
 
 import torch
 
 from src.distill import synthetic
+from tests.conftest import REPO
 
 ENV = {"torch": "2.14.1", "torch_threads": "2", "cpu": "Some CPU", "python": "3.11.7", "platform": "Linux"}
 
@@ -20,7 +22,9 @@ def make(tmp_path, lr=None, **meta):
 
 
 def show(*args):
-    return subprocess.run([sys.executable, "-m", "src.show", *map(str, args)], capture_output=True, text=True)
+    """The CLI, from whatever directory the test runs in (src found through PYTHONPATH)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "src.show", *map(str, args)], capture_output=True, text=True, env=env)
 
 
 def test_prints_contents_and_provenance(tmp_path):
@@ -58,3 +62,26 @@ def test_bad_file_is_one_line_and_exit_2(tmp_path):
         r = show(bad)
         assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
         assert str(bad) in r.stderr
+
+
+def test_experts_directory_verified_and_described(pad_project):
+    import torch as t
+
+    root = pad_project / "models/experts/mnist"
+    r = show(root)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"{root}: 3 verified ddkit-experts/1 expert trajectories (every file's md5 checked)"
+    assert "3 epochs saved (float32)" in lines[1] and "lr_teacher 0.05" in lines[1]
+    manifest = json.loads((root / "manifest.json").read_text())
+    accs = " / ".join(f"{e['val_acc']:.2f}" for e in manifest["experts"])
+    assert lines[2].startswith(f"  validation accuracy: {accs} % (mean ")
+    assert lines[2].endswith(f"trained with {t.get_num_threads()} torch threads")
+    assert lines[4].startswith(f"  environment: torch {t.__version__}, {t.get_num_threads()} threads")
+    d = json.loads(show(root, "--json").stdout)
+    assert d["manifest"]["experts"] == manifest["experts"] and d["layout"]["param_shapes"] == manifest["param_shapes"]
+    raw = bytearray((root / "expert_001.safetensors").read_bytes())
+    raw[-3] ^= 0xFF
+    (root / "expert_001.safetensors").write_bytes(bytes(raw))
+    r = show(root)
+    assert r.returncode == 2 and "expert_001.safetensors: md5 does not match" in r.stderr and r.stdout == ""
