@@ -8,7 +8,8 @@
                            learning rate, and the md5 of every file above
 Only the epochs distillation can read are trained and kept (`keep_epochs` >= max start epoch +
 expert epochs). The manifest is rewritten after every expert, so a killed run resumes with the
-ones not yet listed. `Experts.open` checks every file against the manifest before anything is read.
+ones not yet listed. `Experts.open` checks the manifest's structure (one line naming a missing or bad
+key) and every file against it (md5, trajectory shape) before anything is read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from safetensors import SafetensorError
 from safetensors.torch import safe_open, save_file
 from torch import nn
@@ -66,6 +68,54 @@ def train_expert(x: torch.Tensor, y: torch.Tensor, scores: torch.Tensor, spec: E
     return torch.stack(traj), net
 
 
+class _File(BaseModel):
+    file: str
+    md5: str = Field(pattern=r"^[0-9a-f]{32}$")
+
+    @field_validator("file")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        if Path(v).name != v or v.startswith("."):
+            raise ValueError(f"{v!r} is not a file name inside the experts directory")
+        return v
+
+
+class _Expert(_File):
+    val_acc: float
+
+
+class _Manifest(BaseModel):
+    """What distillation reads from manifest.json; other keys (provenance, timings) pass through."""
+
+    model_config = ConfigDict(extra="allow")
+    dataset: str
+    seed: int
+    key: str
+    model: ModelSpec
+    lr_teacher: float = Field(gt=0)
+    epochs_saved: int = Field(ge=1)
+    param_names: list[str]
+    param_shapes: list[list[int]]
+    n_params: int = Field(ge=1)
+    difficulty: _File
+    experts: list[_Expert]
+
+
+def check_manifest(mpath: Path, manifest: dict) -> None:
+    """The manifest's structure, in one line naming the first bad key (a hand-edited or truncated
+    manifest would otherwise fail later as a KeyError deep inside distillation)."""
+    try:
+        m = _Manifest.model_validate(manifest)
+    except ValidationError as err:
+        e = err.errors()[0]
+        raise DataError(f"{mpath}: {'.'.join(map(str, e['loc'])) or 'manifest'}: {e['msg']}") from None
+    if len(m.param_names) != len(m.param_shapes):
+        raise DataError(f"{mpath}: {len(m.param_names)} param_names but {len(m.param_shapes)} param_shapes")
+    total = sum(int(torch.tensor(shape).prod()) for shape in m.param_shapes)
+    if total != m.n_params:
+        raise DataError(f"{mpath}: param_shapes hold {total} parameters, n_params says {m.n_params}")
+
+
 @dataclass
 class Experts:
     """Verified read access to a directory of expert trajectories."""
@@ -87,6 +137,7 @@ class Experts:
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise DataError(f"{mpath}: format {manifest.get('format') if isinstance(manifest, dict) else None!r}, "
                             f"expected {FORMAT!r}")
+        check_manifest(mpath, manifest)
         if dataset is not None and manifest.get("dataset") != dataset:
             raise DataError(f"{mpath}: experts of dataset {manifest.get('dataset')!r}, not {dataset!r}")
         if not manifest.get("experts"):
@@ -101,6 +152,16 @@ class Experts:
                 raise DataError(f"{path}: listed in {mpath} but missing")
             if md5sum(path) != entry["md5"]:
                 raise DataError(f"{path}: md5 does not match {mpath} (file altered or corrupt)")
+        want = [int(manifest["epochs_saved"]) + 1, int(manifest["n_params"])]
+        for entry in manifest["experts"]:  # the md5s vouch for the files, not for the manifest's own numbers
+            path = root / entry["file"]
+            try:
+                with safe_open(str(path), framework="pt") as f:
+                    shape = list(f.get_slice("trajectory").get_shape())
+            except (SafetensorError, OSError) as err:
+                raise DataError(f"{path}: unreadable trajectory ({err})") from None
+            if shape != want:
+                raise DataError(f"{path}: trajectory of shape {shape}, {mpath} says {want} (epochs_saved + 1, n_params)")
         return cls(root, manifest)
 
     @property
@@ -163,6 +224,10 @@ def resumable_manifest(root: Path, key: str) -> dict | None:
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     if not isinstance(manifest, dict) or manifest.get("key") != key or manifest.get("format") != FORMAT:
+        return None
+    try:
+        check_manifest(mpath, manifest)
+    except DataError:  # damaged: start over rather than trust any of it
         return None
 
     def ok(entry) -> bool:

@@ -9,36 +9,9 @@ from src.distill.__main__ import run_distill
 from src.distill.checkpoint import NonFiniteError
 from src.distill.experts import Experts
 from src.distill.synthetic import load as load_set
-from src.errors import ConfigError, DataError, UserError
+from src.errors import ConfigError, UserError
 from src.evaluate import evaluate_distilled
 from tests.conftest import PAD, set_param
-
-
-def test_experts_manifest_trajectories_and_difficulty(pad_project):
-    ex = Experts.open(pad_project / "models/experts/mnist", "mnist")
-    m = ex.manifest
-    assert ex.n == 3 and ex.epochs == 3 and m["dataset"] == "mnist" and m["seed"] == 0
-    assert sum(torch.tensor(s).prod() for s in m["param_shapes"]) == m["n_params"]
-    traj0 = torch.stack([ex.params(0, t) for t in range(4)])
-    assert traj0.shape == (4, m["n_params"]) and not torch.equal(traj0[0], traj0[-1])
-    assert not torch.equal(ex.params(0, 3), ex.params(1, 3))  # experts differ (own init and shuffling)
-    pool, scores = ex.difficulty()
-    ds = store.load("mnist")
-    assert len(pool) == len(ds.train) and (scores >= 0).all() and (scores <= 2 ** 0.5 + 1e-6).all()
-
-
-def test_corrupt_expert_file_is_named(pad_project):
-    root = pad_project / "models/experts/mnist"
-    data = bytearray((root / "expert_001.safetensors").read_bytes())
-    data[-5] ^= 0xFF
-    (root / "expert_001.safetensors").write_bytes(bytes(data))
-    with pytest.raises(DataError, match="expert_001.safetensors: md5 does not match"):
-        Experts.open(root, "mnist")
-    with pytest.raises(DataError, match="expert_001.safetensors"):
-        run_distill("mnist-pad-ipc2-real")
-    (root / "manifest.json").write_text("{not json")
-    with pytest.raises(DataError, match="manifest.json: not valid JSON"):
-        Experts.open(root)
 
 
 def test_pad_distills_soft_labels_and_lr_then_evaluates(pad_project):
