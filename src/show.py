@@ -71,7 +71,14 @@ def lines(d: dict) -> list[str]:
             f"({d['images']} images of {shape}), init {m.get('init', '?')}, {d['labels']} labels",
             "  trains at: " + ("the evaluation protocol's learning rate" if d["train_lr"] is None
                                else f"learning rate {d['train_lr']:.4g} (stored in the set)"),
-            _made_by(m), _environment(m)]
+            _made_by(m), *_inputs(m), _environment(m)]
+
+
+def _inputs(m: dict) -> list[str]:
+    files = m.get("inputs")
+    if not isinstance(files, dict):
+        return ["  from: input files not recorded (written before ddkit recorded them)"]
+    return [f"  from: {path} (md5 {md5})" for path, md5 in files.items()]
 
 
 def expert_lines(d: dict) -> list[str]:

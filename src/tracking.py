@@ -115,8 +115,9 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def input_hashes(paths: list[str | Path]) -> dict[str, str]:
-    """md5 of each input file (the hash DVC records for a file), keyed by repo-relative path."""
+def file_hashes(paths: list[str | Path]) -> dict[str, str]:
+    """md5 of each file (the hash DVC records for a file; a directory: each file in it), keyed by
+    repo-relative path."""
     out = {}
     for p in map(Path, paths):
         files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
@@ -125,8 +126,13 @@ def input_hashes(paths: list[str | Path]) -> dict[str, str]:
                 rel = f.resolve().relative_to(ROOT)
             except ValueError:
                 rel = f
-            out[f"input_md5.{rel}"] = md5sum(f)
+            out[str(rel)] = md5sum(f)
     return out
+
+
+def input_hashes(paths: list[str | Path]) -> dict[str, str]:
+    """`file_hashes` as MLflow params (`input_md5.<path>`)."""
+    return {f"input_md5.{k}": v for k, v in file_hashes(paths).items()}
 
 
 class Tracker:

@@ -28,7 +28,8 @@ def show(*args):
 
 
 def test_prints_contents_and_provenance(tmp_path):
-    path = make(tmp_path, lr=torch.tensor(0.0375), environment=ENV)
+    path = make(tmp_path, lr=torch.tensor(0.0375), environment=ENV,
+                inputs={"data/processed/mnist/data.safetensors": "a" * 32, "models/experts/mnist/manifest.json": "b" * 32})
     r = show(path)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -36,7 +37,9 @@ def test_prints_contents_and_provenance(tmp_path):
     assert lines[1] == "  mnist, pad, 2 images per class (20 images of 1x8x8), init real, soft labels"
     assert lines[2] == "  trains at: learning rate 0.0375 (stored in the set)"
     assert lines[3] == "  made by: commit 0123456789ab, seed 7, 12 s on cpu"
-    assert lines[4] == "  environment: torch 2.14.1, 2 threads, CPU Some CPU, python 3.11.7"
+    assert lines[4] == f"  from: data/processed/mnist/data.safetensors (md5 {'a' * 32})"
+    assert lines[5] == f"  from: models/experts/mnist/manifest.json (md5 {'b' * 32})"
+    assert lines[6] == "  environment: torch 2.14.1, 2 threads, CPU Some CPU, python 3.11.7"
 
 
 def test_json_holds_the_metadata_and_params(tmp_path):
@@ -50,7 +53,7 @@ def test_json_holds_the_metadata_and_params(tmp_path):
 
 def test_a_set_without_environment_says_so(tmp_path):
     r = show(make(tmp_path))
-    assert r.returncode == 0 and "environment: not recorded" in r.stdout
+    assert r.returncode == 0 and "environment: not recorded" in r.stdout and "from: input files not recorded" in r.stdout
 
 
 def test_bad_file_is_one_line_and_exit_2(tmp_path):

@@ -43,8 +43,12 @@ def test_distill_then_evaluate(workdir, mnist_like):
 
     threads = torch.get_num_threads()
     assert saved["device"] == rnd["device"] == "cpu" and saved["torch_threads"] == rnd["torch_threads"] == threads
-    env = load_set(workdir / out).meta["environment"]
-    assert env["torch_threads"] == str(threads) and env["torch"] == torch.__version__
+    meta = load_set(workdir / out).meta
+    assert meta["environment"]["torch_threads"] == str(threads) and meta["environment"]["torch"] == torch.__version__
+    from src.data.fsutil import md5sum
+
+    data = "data/processed/mnist/data.safetensors"
+    assert meta["inputs"] == {data: md5sum(workdir / data)}  # the data it was distilled from
     # the same set received as a file: the same protocol and seed give the same numbers
     shared = workdir / "received" / "a set.safetensors"
     shared.parent.mkdir()

@@ -58,6 +58,8 @@ def run_distill(name: str, params_path: Path = Path("params.yaml"), resume: bool
     settings = {"run": run.model_dump(), run.method: cfg.model_dump(), "seed": params.seed}
     out = Path("data/distilled") / run.dataset / f"{run.name}.safetensors"
     inputs = [store.PROCESSED / run.dataset / "data.safetensors"]
+    if run.method == "pad" and (EXPERTS / run.dataset / "manifest.json").is_file():  # (if missing, Experts.open says how to build it)
+        inputs.append(EXPERTS / run.dataset / "manifest.json")  # its md5 covers every trajectory's
     with tracking.run("distill", f"distill-{name}", {**settings, "preset": params.preset, "device": str(device)},
                       inputs=inputs, tags={"dataset": run.dataset, "method": run.method}) as log:
         outcome = method(name, run, cfg, ds, params.seed, device, settings, resume, log)
@@ -65,6 +67,7 @@ def run_distill(name: str, params_path: Path = Path("params.yaml"), resume: bool
         meta = {"dataset": run.dataset, "method": run.method, "ipc": run.ipc, "init": run.init,
                 "mean": list(ds.mean), "std": list(ds.std), "params_hash": outcome.key, "params": settings,
                 "seed": params.seed, **tracking.git_state(), "environment": tracking.environment(),
+                "inputs": tracking.file_hashes(inputs),
                 "seconds": result.seconds, "device": str(device),
                 **outcome.meta}
         synthetic.save(out, result.images, result.labels, meta, lr=outcome.eval_lr)

@@ -6,8 +6,9 @@
   lr      float32 () optional: the learning rate to train the set at (PAD's learned student lr,
           stored unless `eval_lr: protocol`; the learned value is always in the metadata)
 and metadata: dataset, method, ipc, init, label kind, image shape, normalisation mean/std,
-params hash, seed, git commit, the environment that made it (torch version and thread count,
-CPU, GPU) and a content hash over the tensors. `load` checks all of it:
+params hash, seed, git commit, the md5 of every input file (the packed dataset; PAD's experts
+manifest), the environment that made it (torch version and thread count, CPU, GPU) and a
+content hash over the tensors. `load` checks all of it:
 a corrupted file, a pickle in disguise, or a set made for another dataset or normalisation is
 refused with a message that says why; `load_for` also checks the set against the dataset it
 is about to train on (image shape, classes).

@@ -22,6 +22,7 @@ def test_pad_distills_soft_labels_and_lr_then_evaluates(pad_project):
     assert s.labels.argmax(1).tolist() == torch.arange(10).repeat_interleave(2).tolist()
     assert s.lr is not None and float(s.lr) > 0 and s.meta["method"] == "pad" and s.meta["alpha"] == 0.25
     assert s.meta["n_experts"] == 3 and s.meta["peak_mem_mb"] > 0
+    assert sorted(s.meta["inputs"]) == ["data/processed/mnist/data.safetensors", "models/experts/mnist/manifest.json"]
     assert (pad_project / "reports/figures/mnist/pad_ipc2_real_end.png").is_file()
     from src.evaluate import evaluate_random
 
