@@ -51,9 +51,10 @@ def pipeline_outputs(root: Path = ROOT) -> set[str]:
 
 
 def git_state(root: Path = ROOT) -> dict[str, str]:
-    """The commit, and whether tracked files other than pipeline outputs differ from it (`git_dirty`,
-    the changed paths in `git_dirty_paths`). Inside `dvc repro` the earlier stages' metrics and
-    dvc.lock are always modified, so counting them would mark every run dirty and say nothing."""
+    """The commit, and whether the tree differs from it outside the pipeline's outputs (`git_dirty`,
+    the paths in `git_dirty_paths`): a modified tracked file, or an untracked one git does not
+    ignore (a new module imports as well as a committed one). Inside `dvc repro` the earlier stages'
+    metrics and dvc.lock are always modified, so counting them would mark every run dirty and say nothing."""
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
@@ -61,7 +62,7 @@ def git_state(root: Path = ROOT) -> dict[str, str]:
             return ""
 
     commit = git("rev-parse", "HEAD").strip() or "unknown"
-    fields = git("status", "--porcelain", "-z", "--untracked-files=no").split("\0")
+    fields = git("status", "--porcelain", "-z", "--untracked-files=all").split("\0")
     changed, i = [], 0
     while i < len(fields):
         entry = fields[i]

@@ -87,6 +87,16 @@ def test_git_state_counts_source_changes_not_pipeline_outputs(tmp_path):
     git("mv", "old name.py", "new name.py")
     state = tracking.git_state(tmp_path)
     assert state["git_dirty"] == "true" and state["git_dirty_paths"] == "code.py new name.py"
+    git("commit", "-qam", "edit")
+    (tmp_path / ".gitignore").write_text("scratch/\n")
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "scratch/notes.txt").write_text("ignored")
+    (tmp_path / "reports/metrics/b.json").write_text("{}")  # a new output of a stage in dvc.lock
+    git("add", ".gitignore")
+    git("commit", "-qm", "ignore")
+    assert tracking.git_state(tmp_path)["git_dirty"] == "false"
+    (tmp_path / "helper.py").write_text("z = 1\n")  # untracked, not ignored: it imports like committed code
+    assert tracking.git_state(tmp_path)["git_dirty_paths"] == "helper.py"
 
 
 def test_git_state_outside_a_repository(tmp_path):
