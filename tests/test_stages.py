@@ -105,3 +105,34 @@ def test_mhist_fixture_runs_datadam_and_pad_end_to_end(workdir, mhist_like, monk
 
     s = load_set(workdir / "data/distilled/mhist/pad_ipc2_real.safetensors", "mhist")
     assert s.images.shape == (4, 3, 16, 16) and s.meta["method"] == "pad"
+
+
+def test_distill_says_what_becomes_of_a_checkpoint_already_there(workdir, mnist_like, capsys):
+    """Another run's checkpoint and an unreadable one are set aside with a line saying so; one of this
+    run written at another thread count is resumed, with a warning (on the CPU the bytes depend on it)."""
+    import re
+
+    import torch
+    from safetensors.torch import save_file
+
+    from src.distill import checkpoint
+
+    shrink(workdir)
+    prepare("mnist", source_dir=mnist_like, verify=False)
+    ckpt = workdir / "models/checkpoints/mnist_datadam_ipc2_noise.safetensors"
+    ckpt.parent.mkdir(parents=True)
+    images = torch.zeros(20, 1, 28, 28)
+    checkpoint.save(ckpt, "another-run", 3, images, None)
+    run_distill("mnist-datadam-ipc2-noise")
+    out = capsys.readouterr().out
+    key = re.search(r"written under other settings \(params hash another-run, now (\w+)\): starting over", out).group(1)
+    assert "resumed from" not in out
+    ckpt.write_bytes(b"not a checkpoint")
+    run_distill("mnist-datadam-ipc2-noise")
+    assert "models/checkpoints/mnist_datadam_ipc2_noise.safetensors: unreadable checkpoint" in capsys.readouterr().out
+    save_file({"images": images, "momentum": images.clone()}, str(ckpt), metadata={"iteration": "3", "key": key,
+                                                                         "torch_threads": "99"})
+    run_distill("mnist-datadam-ipc2-noise")
+    out = capsys.readouterr().out
+    assert f"written with 99 torch threads, resuming with {torch.get_num_threads()}" in out
+    assert "resumed from iteration 3" in out

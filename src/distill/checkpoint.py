@@ -14,6 +14,7 @@ from safetensors import SafetensorError
 from safetensors.torch import safe_open, save_file
 
 from src.data.fsutil import atomic_file
+from src.errors import DataError
 
 
 class NonFiniteError(RuntimeError):
@@ -22,12 +23,24 @@ class NonFiniteError(RuntimeError):
 
 def save(path: Path, key: str, iteration: int, images: torch.Tensor, momentum: torch.Tensor | None,
          **extra: torch.Tensor) -> None:
-    """`key` identifies the run's settings (a params hash): a checkpoint only resumes its own run."""
+    """`key` identifies the run's settings (a params hash): a checkpoint only resumes its own run.
+    The thread count is recorded because on the CPU a resume bit-matches an uninterrupted run only
+    at the same count."""
     tensors = {"images": images.detach().cpu().contiguous(),
                "momentum": (momentum if momentum is not None else torch.zeros_like(images)).detach().cpu().contiguous()}
     tensors.update({k: v.detach().cpu().contiguous() for k, v in extra.items()})
     with atomic_file(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"iteration": json.dumps(iteration), "key": key})
+        save_file(tensors, str(tmp), metadata={"iteration": json.dumps(iteration), "key": key,
+                                               "torch_threads": str(torch.get_num_threads())})
+
+
+def read_meta(path: Path) -> dict[str, str]:
+    """A checkpoint's metadata (key, iteration, torch_threads) without its tensors."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError) as err:
+        raise DataError(f"{path}: unreadable checkpoint ({err})") from None
 
 
 def load(path: Path, key: str, shape: torch.Size) -> dict | None:
