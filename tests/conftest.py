@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import shutil
 import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -16,6 +19,14 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "datasets" / "mnist"
+
+
+def run_module(module: str, *args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m <module> args` as a user runs it, from `cwd` (default: the current directory), with
+    this checkout's src importable wherever the package happens to be installed from."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          env=env)
 
 
 def write_idx(path: Path, array: np.ndarray, magic: int) -> None:

@@ -1,14 +1,12 @@
 """The baseline stage end to end on the MHIST fixture (real file layout), seeded."""
 
 import json
-import subprocess
-import sys
 
 from safetensors.torch import load_file
 
 from src.baseline import baseline
 from src.prepare import prepare
-from tests.conftest import set_param
+from tests.conftest import run_module, set_param
 
 
 def small(workdir):
@@ -32,6 +30,6 @@ def test_mhist_prepare_and_baseline_end_to_end(workdir, mhist_like, monkeypatch)
 
 
 def test_baseline_without_data_is_a_clear_error(workdir):
-    r = subprocess.run([sys.executable, "-m", "src.baseline", "mhist"], capture_output=True, text=True)
+    r = run_module("src.baseline", "mhist")
     assert r.returncode == 2 and "data/processed/mhist/data.safetensors: missing" in r.stderr
     assert not (workdir / "models").exists() and not (workdir / "reports").exists()

@@ -1,12 +1,10 @@
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from src.config import load_params, parse_params
 from src.errors import ConfigError
-from tests.conftest import REPO
+from tests.conftest import REPO, run_module
 
 
 def test_repo_params_validate():
@@ -45,7 +43,7 @@ def test_cli_reports_bad_params_in_one_line(tmp_path):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["prepare"]["mnist"]["val_size"] = -1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    r = subprocess.run([sys.executable, "-m", "src.baseline", "mnist"], cwd=tmp_path, capture_output=True, text=True)
+    r = run_module("src.baseline", "mnist", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip() == ("error: params.yaml: prepare.mnist.val_size: Input should be greater than or "
                                 "equal to 0 (got -1)")

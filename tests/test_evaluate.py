@@ -1,16 +1,13 @@
 """The evaluation learning rate a distilled set asks for; `evaluate file` on what it must refuse
 (its end-to-end run on a real set is in tests/test_stages.py)."""
 
-import os
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import torch
 
 from src.distill import synthetic
 from src.evaluate import set_lr
-from tests.conftest import REPO
+from tests.conftest import run_module
 
 
 def test_a_stored_lr_is_used_and_a_set_without_one_gets_the_protocols():
@@ -19,10 +16,7 @@ def test_a_stored_lr_is_used_and_a_set_without_one_gets_the_protocols():
 
 
 def evaluate_file(*args, cwd):
-    """The CLI, run in a project directory other than this checkout (src found through PYTHONPATH)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "src.evaluate", "file", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env=env)
+    return run_module("src.evaluate", "file", *args, cwd=cwd)
 
 
 def test_file_refuses_an_unknown_dataset_and_a_bad_count(workdir):

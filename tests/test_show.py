@@ -1,14 +1,11 @@
 """`ddkit show`: a distilled set's checked contents and provenance, or one line saying why not."""
 
 import json
-import os
-import subprocess
-import sys
 
 import torch
 
 from src.distill import synthetic
-from tests.conftest import REPO
+from tests.conftest import run_module
 
 ENV = {"torch": "2.14.1", "torch_threads": "2", "cpu": "Some CPU", "python": "3.11.7", "platform": "Linux"}
 
@@ -22,9 +19,7 @@ def make(tmp_path, lr=None, **meta):
 
 
 def show(*args):
-    """The CLI, from whatever directory the test runs in (src found through PYTHONPATH)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "src.show", *map(str, args)], capture_output=True, text=True, env=env)
+    return run_module("src.show", *args)
 
 
 def test_prints_contents_and_provenance(tmp_path):

@@ -1,7 +1,5 @@
 import gzip
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -9,7 +7,7 @@ import pytest
 from src.data import mnist
 from src.errors import DataError
 from src.prepare import prepare
-from tests.conftest import SHARED_MNIST, set_param, write_idx
+from tests.conftest import SHARED_MNIST, run_module, set_param, write_idx
 
 needs_shared = pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="../shared/datasets/mnist not present")
 
@@ -86,8 +84,7 @@ def test_missing_source_file(tmp_path, mnist_like):
 def test_cli_bad_input_is_one_line_exit_2_and_nothing_written(workdir, mnist_like):
     bad = mnist_like / "train-labels-idx1-ubyte.gz"
     bad.write_bytes(bad.read_bytes()[:30])
-    r = subprocess.run([sys.executable, "-m", "src.prepare", "mnist", "--source-dir", str(mnist_like), "--no-verify"],
-                       capture_output=True, text=True)
+    r = run_module("src.prepare", "mnist", "--source-dir", mnist_like, "--no-verify")
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "train-labels-idx1-ubyte.gz" in r.stderr
     assert "Traceback" not in r.stderr
