@@ -10,6 +10,11 @@ the test set). `--anchor` also scores the pipeline's random real subset of the s
 `--params` takes another params file and `--preset paper` applies the paper profile (w128, 8,000
 iterations, 1,000 evaluation epochs; on a GPU add `--models 10 --device cuda`). Prints one JSON line per
 variant, naming its machine, commit and command. Reads data/processed/mnist.
+
+`--at 8000,12000` also scores each variant's images after those iterations, in the same run: the run
+stops at each mark, is scored, and resumes from its last checkpoint (every per-iteration draw comes from
+(seed, iteration), so the images at a mark are exactly those of a run of that length), one row per mark.
+This measures what a longer run buys at the cost of the longest run alone.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +51,8 @@ def main() -> None:
     ap.add_argument("--models", type=int, default=3, help="evaluation models per variant")
     ap.add_argument("--preset", default=None, help="profile to apply instead of the file's own `preset:` (e.g. paper)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--at", type=lambda t: [int(v) for v in t.split(",")], default=[],
+                    help="comma-separated iteration counts at which each variant is also scored")
     args = ap.parse_args()
     configure_threads()
     params = load_params(args.params, args.preset)
@@ -65,12 +73,20 @@ def main() -> None:
         print(json.dumps({**where, "variant": "random_real_anchor", "ipc": args.ipc, "split": "val",
                           **score(ds.normalize(ds.train.x[idx]), ds.train.y[idx])}), flush=True)
     for name, updates, cfg in runs:
-        t0 = time.perf_counter()
-        r = datadam.distill(ds, cfg, args.ipc, args.init, params.seed, device)
-        row = {"variant": name, "overrides": updates, "ipc": args.ipc, "init": args.init, "iterations": cfg.iterations,
-               "split": "val", "distill_seconds": round(time.perf_counter() - t0, 1),
-               "final_loss_mean50": round(sum(r.losses[-50:]) / len(r.losses[-50:]), 4)}
-        print(json.dumps({**where, **row, **score(r.images, r.labels)}), flush=True)
+        marks = sorted({a for a in args.at if 0 < a < cfg.iterations} | {cfg.iterations})
+        seconds = 0.0
+        with tempfile.TemporaryDirectory() as tmp:  # the checkpoint that carries the run from mark to mark
+            for n in marks:
+                t0 = time.perf_counter()
+                r = datadam.distill(ds, cfg.model_copy(update={"iterations": n}), args.ipc, args.init, params.seed,
+                                    device, ckpt_path=Path(tmp) / "run.safetensors", ckpt_key=name)
+                seconds += time.perf_counter() - t0
+                row = {"variant": name, "overrides": updates, "ipc": args.ipc, "init": args.init, "iterations": n,
+                       "split": "val", "distill_seconds": round(seconds, 1),
+                       "final_loss_mean50": round(sum(r.losses[-50:]) / len(r.losses[-50:]), 4)}
+                if r.resumed_from:
+                    row["resumed_from"] = r.resumed_from
+                print(json.dumps({**where, **row, **score(r.images, r.labels)}), flush=True)
 
 
 if __name__ == "__main__":
