@@ -88,23 +88,30 @@ def main() -> None:
         return synthetic.save(path, r.images, r.labels, meta)
 
     for name, updates, cfg in runs:
-        marks = sorted({a for a in args.at if 0 < a < cfg.iterations} | {cfg.iterations})
-        seconds = 0.0
-        with tempfile.TemporaryDirectory() as tmp:  # the checkpoint that carries the run from mark to mark
-            for n in marks:
-                t0 = time.perf_counter()
-                r = datadam.distill(ds, cfg.model_copy(update={"iterations": n}), args.ipc, args.init, params.seed,
-                                    device, ckpt_path=Path(tmp) / "run.safetensors", ckpt_key=name)
-                seconds += time.perf_counter() - t0
-                row = {"variant": name, "overrides": updates, "ipc": args.ipc, "init": args.init, "iterations": n,
-                       "split": "val", "distill_seconds": round(seconds, 1),
-                       "final_loss_mean50": round(sum(r.losses[-50:]) / len(r.losses[-50:]), 4)}
-                if r.resumed_from:
-                    row["resumed_from"] = r.resumed_from
-                if args.save:
-                    row["set"] = str(save(args.save / f"{name}_it{n}.safetensors", r, cfg, n, seconds))
-                print(json.dumps({**where, **row, **score(r.images, r.labels)}), flush=True)
+        for n, r, seconds in distill_at(ds, cfg, args.ipc, args.init, params.seed, device, args.at):
+            row = {"variant": name, "overrides": updates, "ipc": args.ipc, "init": args.init, "iterations": n,
+                   "split": "val", "distill_seconds": round(seconds, 1),
+                   "final_loss_mean50": round(sum(r.losses[-50:]) / len(r.losses[-50:]), 4)}
+            if r.resumed_from:
+                row["resumed_from"] = r.resumed_from
+            if args.save:
+                row["set"] = str(save(args.save / f"{name}_it{n}.safetensors", r, cfg, n, seconds))
+            print(json.dumps({**where, **row, **score(r.images, r.labels)}), flush=True)
 
+
+def distill_at(ds, cfg, ipc: int, init: str, seed: int, device, at: list[int]):
+    """(n, result, seconds so far) after each of the iteration counts `at` below cfg.iterations, and
+    after cfg.iterations: the run stops at each mark and resumes from its checkpoint, so the images
+    at a mark are those of an uninterrupted run of that length (tests/test_sweeps.py)."""
+    marks = sorted({a for a in at if 0 < a < cfg.iterations} | {cfg.iterations})
+    seconds = 0.0
+    with tempfile.TemporaryDirectory() as tmp:  # the checkpoint that carries the run from mark to mark
+        for n in marks:
+            t0 = time.perf_counter()
+            r = datadam.distill(ds, cfg.model_copy(update={"iterations": n}), ipc, init, seed, device,
+                                ckpt_path=Path(tmp) / "run.safetensors", ckpt_key="sweep")
+            seconds += time.perf_counter() - t0
+            yield n, r, seconds
 
 if __name__ == "__main__":
     main()

@@ -45,3 +45,19 @@ def test_herding_tracks_the_mean_greedily():
     # the second pick minimises the distance of the pair's mean to the class mean among all pairs with row 2
     gaps = {j: float(((x[2] + x[j]) / 2 - x.mean(0)).square().sum()) for j in (0, 1, 3, 4)}
     assert picks[1] == min(gaps, key=gaps.get)
+
+
+def test_scoring_at_marks_gives_the_images_of_runs_of_those_lengths():
+    import torch
+
+    from benchmarks.datadam_sweep import distill_at
+    from src.distill import datadam
+    from tests.distill.test_datadam import cfg, tiny_dataset
+
+    ds, cpu = tiny_dataset(), torch.device("cpu")
+    marks = list(distill_at(ds, cfg(iterations=12), 2, "real", 0, cpu, [6, 9, 40]))
+    assert [n for n, _, _ in marks] == [6, 9, 12]  # a mark past the run's length is dropped; the end is always scored
+    assert [r.resumed_from for _, r, _ in marks] == [0, 4, 8]  # each leg resumed from the last checkpoint
+    for n, r, _ in marks:
+        alone = datadam.distill(ds, cfg(iterations=n), 2, "real", 0, cpu)
+        assert torch.equal(r.images, alone.images), n
