@@ -13,7 +13,6 @@ freshly trained networks, tested once on the real test split.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -119,6 +118,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     from src.data.fsutil import write_json
     from src.distill import synthetic
     from src.errors import UserError
+    from src.jsonfile import read_object
     from src.runtime import configure_threads, pick_device
 
     configure_threads()
@@ -132,7 +132,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     random_file = METRICS / run.dataset / f"random_ipc{run.ipc}.json"
     if not random_file.is_file():
         raise UserError(f"{random_file}: missing; run `dvc repro random@{run.dataset}-ipc{run.ipc}` first")
-    rand = json.loads(random_file.read_text())
+    rand = read_object(random_file)
     with tracking.run("evaluate", f"evaluate-{name}", {"run": run.model_dump(), "evaluate": spec.model_dump(),
                       "seed": params.seed, "preset": params.preset, "device": str(device)},
                       inputs=[path, store.PROCESSED / run.dataset / "data.safetensors", random_file],
@@ -161,6 +161,7 @@ def evaluate_file(path: Path, params_path: Path = Path("params.yaml"), out: Path
     from src.data.fsutil import write_json
     from src.distill import synthetic
     from src.errors import DataError, UserError
+    from src.jsonfile import read_object
     from src.runtime import configure_threads, pick_device
 
     if n_models is not None and n_models < 1:
@@ -178,7 +179,7 @@ def evaluate_file(path: Path, params_path: Path = Path("params.yaml"), out: Path
     syn = synthetic.load_for(path, ds)
     ipc, extra = divmod(len(syn.images), ds.num_classes)
     random_file = METRICS / dataset / f"random_ipc{ipc}.json"
-    rand = json.loads(random_file.read_text()) if random_file.is_file() and not extra else None
+    rand = read_object(random_file) if random_file.is_file() and not extra else None
     if rand is not None and rand.get("preset") != params.preset:
         rand = None  # scored under another protocol: no fair anchor
     inputs = [path, store.PROCESSED / dataset / "data.safetensors", *([random_file] if rand else [])]

@@ -44,3 +44,18 @@ def test_summary_numbers_come_from_files(workdir):
         assert (workdir / "reports/figures/summary" / fig).stat().st_size > 5000
     fake_metrics(workdir, 70.0)  # a different metrics file: a different report
     assert "71.00 ± 0.50" in build_report(["mnist"]).read_text()
+
+
+def test_a_damaged_metrics_file_is_one_line_naming_it_and_no_report(workdir):
+    from tests.conftest import run_module
+
+    fake_metrics(workdir, 80.0)
+    bad = workdir / "reports/metrics/mnist/datadam_ipc1_real.json"
+    bad.write_text(bad.read_text()[:40])  # truncated, as an interrupted hand edit leaves it
+    r = run_module("src.report", cwd=workdir)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and str(bad.relative_to(workdir)) in r.stderr and "not valid JSON" in r.stderr
+    assert not (workdir / "reports/summary.md").exists()
+    bad.write_text("[1, 2]")  # valid JSON, but not a metrics object
+    r = run_module("src.report", cwd=workdir)
+    assert r.returncode == 2 and "holds a JSON list, expected an object" in r.stderr

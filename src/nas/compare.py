@@ -17,8 +17,6 @@ one epoch: fewer full-data epochs are the proxy any distilled set has to beat.
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from src.ui import cli_errors, say
@@ -75,6 +73,7 @@ def compare_proxies(dataset: str) -> dict:
     from src.data.fsutil import write_json
     from src.errors import UserError
     from src.figures import plt
+    from src.jsonfile import read_object
     from src.nas import NAS_DIR
     from src.nas.ranking import compare
 
@@ -82,7 +81,7 @@ def compare_proxies(dataset: str) -> dict:
         p = NAS_DIR / f"{dataset}_{proxy}.json"
         if not p.is_file():
             return None
-        res = json.loads(p.read_text())
+        res = read_object(p)
         if res.get("missing"):  # a ranking over part of the grid would be silently a different study
             shown = ", ".join(res["missing"][:3]) + (", ..." if len(res["missing"]) > 3 else "")
             raise UserError(f"{p}: {len(res['missing'])} of {res['grid_size']} architectures not scored ({shown}); "
