@@ -14,9 +14,8 @@ variant, naming its machine, commit and command. Reads data/processed/mnist.
 `--at 8000,12000` also scores each variant's images after those iterations, in the same run: the run
 stops at each mark, is scored, and resumes from its last checkpoint (every per-iteration draw comes from
 (seed, iteration), so the images at a mark are exactly those of a run of that length), one row per mark.
-This measures what a longer run buys at the cost of the longest run alone. `--save DIR` writes every
-scored set as DIR/<variant>_it<N>.safetensors, a ddkit set like the stage's (its metadata names the sweep's
-command), so a chosen one can then be scored on the test split: `ddkit evaluate file`.
+This measures what a longer run buys at the cost of the longest run alone; a length chosen here is then
+scored on test through the stage code (benchmarks/paper_cpu.sh), which writes the set and its metadata.
 """
 
 from __future__ import annotations
@@ -33,10 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks.sweeps import provenance, variants  # noqa: E402
-from src import tracking  # noqa: E402
 from src.config import load_params  # noqa: E402
 from src.data import store  # noqa: E402
-from src.distill import datadam, synthetic  # noqa: E402
+from src.distill import datadam  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
 from src.protocol import anchor_subset, evaluate_set  # noqa: E402
 from src.runtime import configure_threads, pick_device  # noqa: E402
@@ -56,7 +54,6 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--at", type=lambda t: [int(v) for v in t.split(",")], default=[],
                     help="comma-separated iteration counts at which each variant is also scored")
-    ap.add_argument("--save", type=Path, default=None, help="directory for every scored set (safetensors)")
     args = ap.parse_args()
     configure_threads()
     params = load_params(args.params, args.preset)
@@ -76,17 +73,6 @@ def main() -> None:
         idx = anchor_subset(ds.train.y, args.ipc, ds.num_classes, params.seed, "mnist")
         print(json.dumps({**where, "variant": "random_real_anchor", "ipc": args.ipc, "split": "val",
                           **score(ds.normalize(ds.train.x[idx]), ds.train.y[idx])}), flush=True)
-    def save(path: Path, r: datadam.Result, cfg, n: int, seconds: float) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        inputs = [store.PROCESSED / "mnist" / "data.safetensors"]
-        settings = {"datadam": cfg.model_copy(update={"iterations": n}).model_dump(), "seed": params.seed}
-        meta = {"dataset": "mnist", "method": "datadam", "ipc": args.ipc, "init": args.init, "mean": list(ds.mean),
-                "std": list(ds.std), "params_hash": synthetic.params_hash(settings), "params": settings,
-                "seed": params.seed, **tracking.git_state(), "environment": tracking.environment(),
-                "inputs": tracking.file_hashes(inputs), "seconds": seconds, "device": str(device),
-                "made_by": where["command"]}
-        return synthetic.save(path, r.images, r.labels, meta)
-
     for name, updates, cfg in runs:
         for n, r, seconds in distill_at(ds, cfg, args.ipc, args.init, params.seed, device, args.at):
             row = {"variant": name, "overrides": updates, "ipc": args.ipc, "init": args.init, "iterations": n,
@@ -94,8 +80,6 @@ def main() -> None:
                    "final_loss_mean50": round(sum(r.losses[-50:]) / len(r.losses[-50:]), 4)}
             if r.resumed_from:
                 row["resumed_from"] = r.resumed_from
-            if args.save:
-                row["set"] = str(save(args.save / f"{name}_it{n}.safetensors", r, cfg, n, seconds))
             print(json.dumps({**where, **row, **score(r.images, r.labels)}), flush=True)
 
 

@@ -14,7 +14,6 @@ key) and every file against it (md5, trajectory shape) before anything is read.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from src.config import ExpertSpec, ModelSpec
 from src.data.fsutil import atomic_file, md5sum, write_json
 from src.distill.curriculum import Curriculum, epoch_indices
 from src.errors import DataError
+from src.jsonfile import read_object
 from src.models.registry import build
 from src.runtime import generator, seeded
 from src.train import loss_step, sgd_pass
@@ -130,13 +130,9 @@ class Experts:
         if not mpath.is_file():
             raise DataError(f"{mpath}: missing; build the experts with `dvc repro experts@<dataset>` "
                             f"or fetch them with `dvc pull {root}`")
-        try:
-            manifest = json.loads(mpath.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise DataError(f"{mpath}: not valid JSON ({err})") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise DataError(f"{mpath}: format {manifest.get('format') if isinstance(manifest, dict) else None!r}, "
-                            f"expected {FORMAT!r}")
+        manifest = read_object(mpath)
+        if manifest.get("format") != FORMAT:
+            raise DataError(f"{mpath}: format {manifest.get('format')!r}, expected {FORMAT!r}")
         check_manifest(mpath, manifest)
         if dataset is not None and manifest.get("dataset") != dataset:
             raise DataError(f"{mpath}: experts of dataset {manifest.get('dataset')!r}, not {dataset!r}")
@@ -220,10 +216,10 @@ def resumable_manifest(root: Path, key: str) -> dict | None:
     """The manifest of an interrupted run with the same settings, keeping only entries whose files verify."""
     mpath = root / "manifest.json"
     try:
-        manifest = json.loads(mpath.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        manifest = read_object(mpath)
+    except (OSError, DataError):
         return None
-    if not isinstance(manifest, dict) or manifest.get("key") != key or manifest.get("format") != FORMAT:
+    if manifest.get("key") != key or manifest.get("format") != FORMAT:
         return None
     try:
         check_manifest(mpath, manifest)
