@@ -16,6 +16,10 @@ stops at each mark, is scored, and resumes from its last checkpoint (every per-i
 (seed, iteration), so the images at a mark are exactly those of a run of that length), one row per mark.
 This measures what a longer run buys at the cost of the longest run alone; a length chosen here is then
 scored on test through the stage code (benchmarks/paper_cpu.sh), which writes the set and its metadata.
+
+`--protocol name:key=value,...` (repeatable, over evaluate.mnist: lr, epochs, batch_size, ...) scores every
+set, and the anchor, under each evaluation protocol given, one row each (`protocol` names it): a protocol
+setting is chosen on validation like any other, and must be applied to the anchor as to the sets.
 """
 
 from __future__ import annotations
@@ -54,25 +58,26 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--at", type=lambda t: [int(v) for v in t.split(",")], default=[],
                     help="comma-separated iteration counts at which each variant is also scored")
+    ap.add_argument("--protocol", action="append", default=[],
+                    help="name:key=value,... over evaluate.mnist; each set is scored under each (default: as it is)")
     args = ap.parse_args()
     configure_threads()
     params = load_params(args.params, args.preset)
     where = provenance()
     base, spec = params.distill.datadam["mnist"], params.evaluate.mnist
     runs = variants(args.variant, base)
+    protocols = variants(args.protocol, spec, flag="--protocol") if args.protocol else None
     ds = store.load("mnist")
     device = pick_device(args.device)
 
-    def score(images, labels) -> dict:
-        ev = evaluate_set(images, labels, ds.val.x, ds.val.y, ds.normalize, spec.model, ds.num_classes, _protocol(spec),
-                          args.models, params.seed, device)
-        return {"acc_mean": round(float(np.mean(ev.accs)), 2), "accs": [round(a, 2) for a in ev.accs],
-                "eval_seconds": round(ev.seconds, 1)}
+    def emit(row: dict, images, labels) -> None:
+        for scored in score_val(ds, images, labels, spec, protocols, args.models, params.seed, device):
+            print(json.dumps({**where, **row, **scored}), flush=True)
 
     if args.anchor:  # the same subset as stage random@mnist-ipc<ipc>
         idx = anchor_subset(ds.train.y, args.ipc, ds.num_classes, params.seed, "mnist")
-        print(json.dumps({**where, "variant": "random_real_anchor", "ipc": args.ipc, "split": "val",
-                          **score(ds.normalize(ds.train.x[idx]), ds.train.y[idx])}), flush=True)
+        emit({"variant": "random_real_anchor", "ipc": args.ipc, "split": "val"},
+             ds.normalize(ds.train.x[idx]), ds.train.y[idx])
     for name, updates, cfg in runs:
         for n, r, seconds in distill_at(ds, cfg, args.ipc, args.init, params.seed, device, args.at):
             row = {"variant": name, "overrides": updates, "ipc": args.ipc, "init": args.init, "iterations": n,
@@ -80,7 +85,20 @@ def main() -> None:
                    "final_loss_mean50": round(sum(r.losses[-50:]) / len(r.losses[-50:]), 4)}
             if r.resumed_from:
                 row["resumed_from"] = r.resumed_from
-            print(json.dumps({**where, **row, **score(r.images, r.labels)}), flush=True)
+            emit(row, r.images, r.labels)
+
+
+def score_val(ds, images, labels, spec, protocols, models: int, seed: int, device) -> list[dict]:
+    """The set's validation accuracy under the profile's protocol (`protocols` None), or under each
+    (name, overrides, EvalSpec) of `protocols`, one dict each."""
+    out = []
+    for name, updates, ps in protocols or [(None, None, spec)]:
+        ev = evaluate_set(images, labels, ds.val.x, ds.val.y, ds.normalize, ps.model, ds.num_classes, _protocol(ps),
+                          models, seed, device)
+        named = {} if name is None else {"protocol": name, "protocol_overrides": updates}
+        out.append({**named, "acc_mean": round(float(np.mean(ev.accs)), 2), "accs": [round(a, 2) for a in ev.accs],
+                    "eval_seconds": round(ev.seconds, 1)})
+    return out
 
 
 def distill_at(ds, cfg, ipc: int, init: str, seed: int, device, at: list[int]):

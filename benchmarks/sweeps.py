@@ -41,7 +41,8 @@ def with_overrides(settings: dict, updates: dict) -> dict:
     return out
 
 
-def variants(texts: list[str], base: BaseModel, extra: dict | None = None) -> list[tuple[str, dict, BaseModel]]:
+def variants(texts: list[str], base: BaseModel, extra: dict | None = None,
+             flag: str = "--variant") -> list[tuple[str, dict, BaseModel]]:
     """Every `--variant` parsed and validated against `base`'s settings before any work starts, so a
     typo in the last variant fails in one line at once instead of after the first variants' runs."""
     out = []
@@ -50,7 +51,7 @@ def variants(texts: list[str], base: BaseModel, extra: dict | None = None) -> li
         try:
             cfg = type(base).model_validate(with_overrides(base.model_dump(), {**updates, **(extra or {})}))
         except ValidationError as err:
-            raise ConfigError(one_line(err, f"--variant {text!r}")) from None
+            raise ConfigError(one_line(err, f"{flag} {text!r}")) from None
         out.append((name, updates, cfg))
     return out
 

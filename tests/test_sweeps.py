@@ -61,3 +61,27 @@ def test_scoring_at_marks_gives_the_images_of_runs_of_those_lengths():
     for n, r, _ in marks:
         alone = datadam.distill(ds, cfg(iterations=n), 2, "real", 0, cpu)
         assert torch.equal(r.images, alone.images), n
+
+
+def test_protocol_variants_score_the_same_set_under_each_protocol():
+    import dataclasses
+
+    import torch
+
+    from benchmarks.datadam_sweep import score_val
+    from src.config import EvalSpec, ModelSpec
+    from tests.distill.test_datadam import tiny_dataset
+
+    ds = tiny_dataset()
+    ds = dataclasses.replace(ds, val=ds.train)  # the toy set has no validation split of its own
+    spec = EvalSpec(model=ModelSpec(depth=2, width=8), epochs=4, batch_size=8, compile=False)
+    images, labels = ds.normalize(ds.train.x[::10]), ds.train.y[::10]
+    protocols = variants(["as_is:", "hot:lr=0.5"], spec, flag="--protocol")
+    plain, as_is, hot = score_val(ds, images, labels, spec, None, 2, 0, torch.device("cpu")) + \
+        score_val(ds, images, labels, spec, protocols, 2, 0, torch.device("cpu"))
+    assert "protocol" not in plain and (as_is["protocol"], hot["protocol"]) == ("as_is", "hot")
+    assert hot["protocol_overrides"] == {"lr": 0.5}
+    assert as_is["accs"] == plain["accs"]  # an empty body is the profile's protocol, seed for seed
+    assert hot["accs"] != plain["accs"]  # the override reached the training
+    with pytest.raises(ConfigError, match=r"--protocol 'x:lr=-1'"):
+        variants(["x:lr=-1"], spec, flag="--protocol")
