@@ -115,10 +115,9 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     from src import tracking
     from src.config import find_run, load_params
     from src.data import store
-    from src.data.fsutil import write_json
+    from src.data.fsutil import read_json, write_json
     from src.distill import synthetic
     from src.errors import UserError
-    from src.jsonfile import read_object
     from src.runtime import configure_threads, pick_device
 
     configure_threads()
@@ -132,7 +131,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     random_file = METRICS / run.dataset / f"random_ipc{run.ipc}.json"
     if not random_file.is_file():
         raise UserError(f"{random_file}: missing; run `dvc repro random@{run.dataset}-ipc{run.ipc}` first")
-    rand = read_object(random_file)
+    rand = read_json(random_file)
     with tracking.run("evaluate", f"evaluate-{name}", {"run": run.model_dump(), "evaluate": spec.model_dump(),
                       "seed": params.seed, "preset": params.preset, "device": str(device)},
                       inputs=[path, store.PROCESSED / run.dataset / "data.safetensors", random_file],
@@ -158,17 +157,17 @@ def evaluate_file(path: Path, params_path: Path = Path("params.yaml"), out: Path
     from src import tracking
     from src.config import Dataset, load_params
     from src.data import store
-    from src.data.fsutil import write_json
+    from src.data.fsutil import read_json, write_json
     from src.distill import synthetic
     from src.errors import DataError, UserError
-    from src.jsonfile import read_object
     from src.runtime import configure_threads, pick_device
 
     if n_models is not None and n_models < 1:
         raise UserError(f"--n-models: {n_models} is not a positive number of networks")
     configure_threads()
     params = load_params(params_path)
-    dataset = synthetic.load(path).meta.get("dataset")
+    syn = synthetic.load(path)
+    dataset = syn.meta.get("dataset")
     if dataset not in get_args(Dataset):
         raise DataError(f"{path}: made for dataset {dataset!r}, expected one of {list(get_args(Dataset))}")
     spec = getattr(params.evaluate, dataset)
@@ -176,10 +175,10 @@ def evaluate_file(path: Path, params_path: Path = Path("params.yaml"), out: Path
         spec = spec.model_copy(update={"n_models": n_models})
     device = pick_device(params.device)
     ds = store.load(dataset)
-    syn = synthetic.load_for(path, ds)
+    syn = synthetic.check_fit(path, syn, ds)
     ipc, extra = divmod(len(syn.images), ds.num_classes)
     random_file = METRICS / dataset / f"random_ipc{ipc}.json"
-    rand = read_object(random_file) if random_file.is_file() and not extra else None
+    rand = read_json(random_file) if random_file.is_file() and not extra else None
     if rand is not None and rand.get("preset") != params.preset:
         rand = None  # scored under another protocol: no fair anchor
     inputs = [path, store.PROCESSED / dataset / "data.safetensors", *([random_file] if rand else [])]

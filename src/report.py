@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from src.jsonfile import read_object
+from src.data.fsutil import read_json
 from src.ui import cli_errors, say
 
 app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
@@ -25,7 +25,7 @@ OWN_FIGS = FIGS / "summary"  # this stage's figures (the distill stages own repo
 
 
 def _load(path: Path) -> dict | None:
-    return read_object(path) if path.is_file() else None
+    return read_json(path) if path.is_file() else None
 
 
 def collect(dataset: str) -> dict:

@@ -1,4 +1,5 @@
-"""Small filesystem helpers: md5 and all-or-nothing file and directory writes."""
+"""Small filesystem helpers: md5, all-or-nothing file and directory writes, and reading back the
+JSON files that stages hand to each other."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import os
 import shutil
 from pathlib import Path
 from typing import Iterator
+
+from src.errors import DataError
 
 
 def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -69,3 +72,17 @@ def write_json(path: str | Path, obj: dict) -> None:
     """Write `obj` as indented JSON, all or nothing."""
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def read_json(path: str | Path) -> dict:
+    """The JSON object in `path` (an existing file: a metrics file, a NAS study's results, the experts
+    manifest). They are written by `write_json`, but a user can edit or truncate one; reading it back
+    then fails in one line naming the file, not with a parser traceback from deep inside a stage."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not valid JSON ({err}); rebuild it with `dvc repro`") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: holds a JSON {type(data).__name__}, expected an object; rebuild it with `dvc repro`")
+    return data

@@ -14,6 +14,7 @@ key) and every file against it (md5, trajectory shape) before anything is read.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +26,9 @@ from torch import nn
 
 from src.augment import DSA
 from src.config import ExpertSpec, ModelSpec
-from src.data.fsutil import atomic_file, md5sum, write_json
+from src.data.fsutil import atomic_file, md5sum, read_json, write_json
 from src.distill.curriculum import Curriculum, epoch_indices
 from src.errors import DataError
-from src.jsonfile import read_object
 from src.models.registry import build
 from src.runtime import generator, seeded
 from src.train import loss_step, sgd_pass
@@ -111,7 +111,7 @@ def check_manifest(mpath: Path, manifest: dict) -> None:
         raise DataError(f"{mpath}: {'.'.join(map(str, e['loc'])) or 'manifest'}: {e['msg']}") from None
     if len(m.param_names) != len(m.param_shapes):
         raise DataError(f"{mpath}: {len(m.param_names)} param_names but {len(m.param_shapes)} param_shapes")
-    total = sum(int(torch.tensor(shape).prod()) for shape in m.param_shapes)
+    total = sum(math.prod(shape) for shape in m.param_shapes)
     if total != m.n_params:
         raise DataError(f"{mpath}: param_shapes hold {total} parameters, n_params says {m.n_params}")
 
@@ -130,7 +130,7 @@ class Experts:
         if not mpath.is_file():
             raise DataError(f"{mpath}: missing; build the experts with `dvc repro experts@<dataset>` "
                             f"or fetch them with `dvc pull {root}`")
-        manifest = read_object(mpath)
+        manifest = read_json(mpath)
         if manifest.get("format") != FORMAT:
             raise DataError(f"{mpath}: format {manifest.get('format')!r}, expected {FORMAT!r}")
         check_manifest(mpath, manifest)
@@ -216,7 +216,7 @@ def resumable_manifest(root: Path, key: str) -> dict | None:
     """The manifest of an interrupted run with the same settings, keeping only entries whose files verify."""
     mpath = root / "manifest.json"
     try:
-        manifest = read_object(mpath)
+        manifest = read_json(mpath)
     except (OSError, DataError):
         return None
     if manifest.get("key") != key or manifest.get("format") != FORMAT:

@@ -11,7 +11,7 @@ manifest), the environment that made it (torch version and thread count, CPU, GP
 content hash over the tensors. `load` checks all of it:
 a corrupted file, a pickle in disguise, or a set made for another dataset or normalisation is
 refused with a message that says why; `load_for` also checks the set against the dataset it
-is about to train on (image shape, classes).
+is about to train on (image shape, classes); `check_fit` does that for a set already read.
 """
 
 from __future__ import annotations
@@ -115,20 +115,31 @@ def load(path: str | Path, dataset: str | None = None, mean: tuple | None = None
     if content_hash(tensors) != meta.get("content_hash"):
         raise DataError(f"{path}: content hash does not match its metadata (file altered or corrupt)")
     check_layout(path, tensors, meta)
-    if dataset is not None and meta.get("dataset") != dataset:
+    if dataset is not None:
+        check_origin(path, meta, dataset, mean, std)
+    return DistilledSet(tensors["images"], tensors["labels"], meta, tensors.get("lr"))
+
+
+def check_origin(path: Path, meta: dict, dataset: str, mean: tuple | None, std: tuple | None) -> None:
+    """Refuse a set made for another dataset or normalisation."""
+    if meta.get("dataset") != dataset:
         raise DataError(f"{path}: made for dataset {meta.get('dataset')!r}, not {dataset!r}")
     for name, want in (("mean", mean), ("std", std)):
         if want is not None and not torch.allclose(torch.tensor(meta.get(name, [])), torch.tensor(want), atol=1e-6):
             raise DataError(f"{path}: normalisation {name} {meta.get(name)} differs from this dataset's {list(want)} "
                             "(distilled for another preprocessing)")
-    return DistilledSet(tensors["images"], tensors["labels"], meta, tensors.get("lr"))
 
 
 def load_for(path: str | Path, ds) -> DistilledSet:
-    """`load`, refusing a set that does not fit the dataset `ds` (a src.data.store.Dataset) it is
-    about to train on: its name, normalisation, image shape and classes. A set distilled at another
-    resolution or for another class list would otherwise fail deep inside training, or not at all."""
-    s = load(path, ds.name, ds.mean, ds.std)
+    """`load`, refusing a set that does not fit the dataset `ds` (a src.data.store.Dataset)."""
+    return check_fit(Path(path), load(path), ds)
+
+
+def check_fit(path: Path, s: DistilledSet, ds) -> DistilledSet:
+    """`s` (read from `path`) if it fits the dataset `ds` it is about to train on: its name,
+    normalisation, image shape and classes. A set distilled at another resolution or for another
+    class list would otherwise fail deep inside training, or not at all."""
+    check_origin(path, s.meta, ds.name, ds.mean, ds.std)
     want = [ds.channels, *ds.im_size]
     if list(s.images.shape[1:]) != want:
         raise DataError(f"{path}: images of shape {list(s.images.shape[1:])}, this {ds.name} data has {want} "

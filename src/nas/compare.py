@@ -70,10 +70,9 @@ def budget_figure(dataset: str, curves: dict[str, list[dict]], path):
 
 def compare_proxies(dataset: str) -> dict:
     from src import tracking
-    from src.data.fsutil import write_json
+    from src.data.fsutil import read_json, write_json
     from src.errors import UserError
     from src.figures import plt
-    from src.jsonfile import read_object
     from src.nas import NAS_DIR
     from src.nas.ranking import compare
 
@@ -81,7 +80,7 @@ def compare_proxies(dataset: str) -> dict:
         p = NAS_DIR / f"{dataset}_{proxy}.json"
         if not p.is_file():
             return None
-        res = read_object(p)
+        res = read_json(p)
         if res.get("missing"):  # a ranking over part of the grid would be silently a different study
             shown = ", ".join(res["missing"][:3]) + (", ..." if len(res["missing"]) > 3 else "")
             raise UserError(f"{p}: {len(res['missing'])} of {res['grid_size']} architectures not scored ({shown}); "
