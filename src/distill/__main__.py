@@ -83,29 +83,12 @@ def run_distill(name: str, params_path: Path = Path("params.yaml"), resume: bool
 
 
 def _checkpoint(run, key: str, resume: bool) -> Path:
-    """The run's checkpoint path, after saying what will become of a checkpoint already there."""
-    import torch
-
+    """The run's checkpoint path, after saying what became of a checkpoint already there."""
     from src.distill import checkpoint
-    from src.errors import DataError
 
     ckpt = CKPT_DIR / f"{run.dataset}_{run.name}.safetensors"
-    if not resume or not ckpt.is_file():
-        ckpt.unlink(missing_ok=True)
-        return ckpt
-    try:
-        meta = checkpoint.read_meta(ckpt)
-    except DataError as err:
-        say(f"  {err}: starting over")
-        ckpt.unlink()
-        return ckpt
-    if meta.get("key") != key:
-        say(f"  {ckpt}: written under other settings (params hash {meta.get('key')}, now {key}): starting over")
-        ckpt.unlink()
-    elif meta.get("torch_threads", str(torch.get_num_threads())) != str(torch.get_num_threads()):
-        say(f"  {ckpt}: written with {meta['torch_threads']} torch threads, resuming with {torch.get_num_threads()}: "
-            "on the CPU the images will not bit-match an uninterrupted run's (a reduction over other threads sums "
-            "in another order)")
+    if note := checkpoint.claim(ckpt, key, resume):
+        say(f"  {note}")
     return ckpt
 
 

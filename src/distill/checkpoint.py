@@ -43,6 +43,28 @@ def read_meta(path: Path) -> dict[str, str]:
         raise DataError(f"{path}: unreadable checkpoint ({err})") from None
 
 
+def claim(path: Path, key: str, resume: bool) -> str | None:
+    """Make `path` ready for run `key`: a checkpoint that can resume it is kept when `resume`, any
+    other is removed. Returns what became of a checkpoint that was there (for the run's log), or None."""
+    if not resume or not path.is_file():
+        path.unlink(missing_ok=True)
+        return None
+    try:
+        meta = read_meta(path)
+    except DataError as err:
+        path.unlink()
+        return f"{err}: starting over"
+    if meta.get("key") != key:
+        path.unlink()
+        return f"{path}: written under other settings (params hash {meta.get('key')}, now {key}): starting over"
+    threads = str(torch.get_num_threads())
+    if meta.get("torch_threads", threads) != threads:
+        return (f"{path}: written with {meta['torch_threads']} torch threads, resuming with {threads}: on the CPU "
+                "the images will not bit-match an uninterrupted run's (a reduction over other threads sums in "
+                "another order)")
+    return None
+
+
 def load(path: Path, key: str, shape: torch.Size) -> dict | None:
     """The checkpoint's state, or None when there is none or it belongs to another run."""
     if not path.is_file():
