@@ -89,13 +89,17 @@ def load(name: str, root: str | Path = PROCESSED) -> Dataset:
         raise DataError(f"{path}: missing; run `dvc repro prepare@{name}` (or `python -m src.prepare {name}`)")
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = json.loads(f.metadata()["meta"])
+            meta = json.loads((f.metadata() or {})["meta"])
             t = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, KeyError, json.JSONDecodeError, OSError) as err:
-        raise DataError(f"{path}: not a valid packed dataset ({err})") from None
-    if meta.get("format") != FORMAT_VERSION or meta.get("dataset") != name:
-        raise DataError(f"{path}: packed for {meta.get('dataset')!r} format {meta.get('format')}, "
-                        f"expected {name!r} format {FORMAT_VERSION}; rerun prepare")
+        raise DataError(f"{path}: not a valid packed dataset ({type(err).__name__}: {err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION or meta.get("dataset") != name:
+        got = meta if not isinstance(meta, dict) else f"{meta.get('dataset')!r} format {meta.get('format')}"
+        raise DataError(f"{path}: packed for {got}, expected {name!r} format {FORMAT_VERSION}; rerun prepare")
+    missing = [k for s in ("train", "val", "test") for k in (f"{s}_x", f"{s}_y") if k not in t]
+    if missing or not {"classes", "mean", "std"} <= meta.keys():
+        raise DataError(f"{path}: incomplete packed dataset (missing {missing or 'classes/mean/std metadata'}); "
+                        "rerun prepare")
 
     def split(s: str) -> Split:
         return Split(t[f"{s}_x"], t[f"{s}_y"], t.get(f"{s}_votes"))
