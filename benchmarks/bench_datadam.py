@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import sys
 import time
@@ -29,7 +28,8 @@ from src.config import DataDAMSpec, ModelSpec  # noqa: E402
 from src.data import store  # noqa: E402
 from src.data.store import Dataset, Split  # noqa: E402
 from src.distill import datadam  # noqa: E402
-from src.runtime import configure_threads, pick_device  # noqa: E402
+from src.runtime import autocast, configure_threads, cpu_bf16, pick_device  # noqa: E402
+from src.tracking import cpu_name  # noqa: E402
 
 
 def fixture(resolution: int, n_per_class: int = 200) -> Dataset:
@@ -99,10 +99,11 @@ def main() -> None:
     xr = torch.randn(ds.num_classes * args.batch_real, ds.channels, *ds.im_size, device=device)
     xs = torch.randn(ds.num_classes * args.ipc, ds.channels, *ds.im_size, device=device, requires_grad=True)
 
-    amp = cfg.amp and (device.type == "cuda" or cfg.amp_cpu)
+    amp = cfg.amp and (device.type == "cuda" or cfg.amp_cpu)  # as datadam.distill asks for it
+    amp = amp and (device.type == "cuda" or cpu_bf16())  # and as runtime.autocast grants it
 
     def floor_step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with autocast(device, cpu=amp, cuda=amp):
             with torch.no_grad():
                 net(xr)
             net(xs).float().sum().backward()
@@ -119,7 +120,8 @@ def main() -> None:
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps({
         "benchmark": "datadam", "device": str(device),
-        "device_name": torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine()),
+        "device_name": torch.cuda.get_device_name() if device.type == "cuda" else cpu_name(),
+        **({"cpu_bf16": cpu_bf16()} if device.type == "cpu" else {}),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "data": args.data,
         "resolution": ds.im_size[0], "ipc": args.ipc, "batch_real": args.batch_real, "depth": args.depth, "width": args.width,
         "compile": cfg.compile, "compile_mode": args.compile_mode or "default", "amp": amp, "iterations": args.iterations,

@@ -11,6 +11,8 @@ Two workloads, each variant run one after the other in this process (compare the
   fullstep  one full-data training step (src/train.py loss_step: forward, cross-entropy,
             backward, SGD) of the baseline/expert network at batch 128: eager fp32, compiled fp32,
             compiled bf16.
+The `bf16` variants run `amp_cpu` as the stages do: in bf16 where `cpu_bf16` (printed) is true,
+in float32 on a CPU without bf16 hardware; `DD_CPU_BF16=1` measures the emulated bf16 there.
 Prints one JSON line. Needs data/processed/mnist (`dvc repro prepare@mnist`).
 """
 
@@ -31,7 +33,8 @@ from src.config import load_params  # noqa: E402
 from src.data import store  # noqa: E402
 from src.models.registry import build  # noqa: E402
 from src.protocol import ModelBatch, Protocol, predict, random_subset, train_models  # noqa: E402
-from src.runtime import configure_threads, generator, seeded  # noqa: E402
+from src.runtime import configure_threads, cpu_bf16, generator, seeded  # noqa: E402
+from src.tracking import cpu_name  # noqa: E402
 from src.train import loss_step  # noqa: E402
 
 
@@ -96,8 +99,9 @@ def main() -> None:
     ds = store.load("mnist")
     idx = random_subset(ds.train.y, 10, ds.num_classes, generator(args.seed, "cpu", "bench-subset"))
     x, y = ds.normalize(ds.train.x[idx]), ds.train.y[idx]
-    out = {"benchmark": "cpu_precision", "machine": platform.machine(), "processor": platform.processor(),
-           "threads": torch.get_num_threads(), "torch": torch.__version__, "epochs": args.epochs, "models": args.models}
+    out = {"benchmark": "cpu_precision", "machine": platform.machine(), "processor": cpu_name(),
+           "cpu_bf16": cpu_bf16(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+           "epochs": args.epochs, "models": args.models}
     for spec in [cfg.model, *cfg.cross_models]:
         name = spec.name if spec.name != "convnet" else f"convnet{spec.depth}-w{spec.width}"
         fp32 = protocol_variant(ds, spec, x, y, cfg, False, args.models, args.epochs, args.seed)

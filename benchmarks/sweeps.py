@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from src.config import one_line
 from src.errors import ConfigError
-from src.tracking import git_state
+from src.tracking import cpu_name, git_state
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -61,5 +61,5 @@ def provenance() -> dict:
     same helper that tags every MLflow run) and the exact command, so a row can be rerun without guessing."""
     state = git_state()
     commit = state["git_commit"][:7] + ("+dirty" if state["git_dirty"] == "true" else "")
-    return {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "commit": commit,
+    return {"machine": f"{platform.machine()} {cpu_name()}", "commit": commit,
             "command": shlex.join(["python", *sys.argv])}

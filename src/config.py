@@ -65,7 +65,7 @@ class TrainSpec(Strict):
     weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
     channels_last: bool = True
     compile: bool = Field(False, description="CPU: torch.compile the training step (full-size minibatches)")
-    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the forward passes (AMX/AVX-512 bf16)")
+    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the forward passes (AMX/AVX-512 bf16 CPUs; else float32)")
 
 
 class Baseline(Strict):
@@ -88,7 +88,7 @@ class EvalSpec(Strict):
     dsa: bool = True
     dsa_strategy: str = Field("color_crop_cutout_flip_scale_rotate", pattern=r"^(none|[a-z]+(_[a-z]+)*)$")
     compile: bool = Field(True, description="CPU: torch.compile the training step (see src/protocol.py)")
-    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the models' forward passes (AMX/AVX-512 bf16)")
+    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the models' forward passes (AMX/AVX-512 bf16 CPUs; else float32)")
 
 
 class Evaluate(Strict):
@@ -115,7 +115,7 @@ class DataDAMSpec(Strict):
     checkpoint_every: int = Field(200, ge=1)
     log_every: int = Field(50, ge=1)
     amp: bool = Field(True, description="bf16 autocast for the network forward on CUDA")
-    amp_cpu: bool = Field(False, description="bf16 autocast on the CPU too (AMX/AVX-512 bf16; off in the CPU profile)")
+    amp_cpu: bool = Field(False, description="bf16 autocast on the CPU too (where the CPU has AMX/AVX-512 bf16)")
     compile: bool = Field(True, description="torch.compile the feature pass (about a minute once; 2x faster on CPU)")
 
     @model_validator(mode="after")
@@ -153,7 +153,7 @@ class ExpertSpec(Strict):
     score_epochs: int = Field(2, ge=1, le=100)
     fp16: bool = Field(False, description="store trajectories in float16 (half the disk; matching runs in fp32)")
     compile: bool = Field(False, description="CPU: torch.compile the training step (full-size minibatches)")
-    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the training forward (AMX/AVX-512 bf16)")
+    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the training forward (AMX/AVX-512 bf16 CPUs; else float32)")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -190,7 +190,7 @@ class PADSpec(Strict):
     mask_mode: Literal["flat", "layer"] = "flat"
     threshold: float = Field(1.0, gt=0.0, description="skip the update when the normalised loss exceeds this")
     unroll: Literal["auto", "full", "checkpointed"] = "auto"
-    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the unrolled student steps (AMX/AVX-512 bf16)")
+    amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the unrolled student steps (AMX/AVX-512 bf16 CPUs; else float32)")
     dsa_strategy: str = Field("color_crop_cutout_flip_scale_rotate", pattern=r"^(none|[a-z]+(_[a-z]+)*)$")
     checkpoint_every: int = Field(200, ge=1)
     log_every: int = Field(10, ge=1)

@@ -49,7 +49,7 @@ class Protocol:
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
     compile: bool = False  # torch.compile the training forward/backward (applied on the CPU only)
     dsa_op_per_sample: bool = False  # True: DSA's operation drawn per image instead of per minibatch (for comparisons)
-    amp_cpu: bool = False  # bf16 autocast of the forward passes (applied on the CPU only; AMX/AVX-512 bf16)
+    amp_cpu: bool = False  # bf16 autocast of the forward passes (CPU only; float32 where runtime.cpu_bf16() is false)
 
 
 @dataclass

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
+import sys
 from typing import Iterator
 
 import torch
@@ -43,16 +45,49 @@ def seeded(seed: int, *tags: object) -> Iterator[None]:
 
 
 def autocast(device: torch.device | str, cpu: bool = False, cuda: bool = False):
-    """bf16 autocast on the device if enabled for its kind (`cpu`: AMX/AVX-512 bf16 kernels; each
-    stage's `amp_cpu` setting), otherwise a no-op context. One place for the choice every stage makes."""
+    """bf16 autocast on the device if enabled for its kind (`cpu`: each stage's `amp_cpu` setting,
+    honoured where `cpu_bf16()` says so), otherwise a no-op context. One place for the choice every
+    stage makes."""
     kind = torch.device(device).type
+    if kind == "cpu" and cpu and not cpu_bf16():
+        _note_float32()
+        cpu = False
     return torch.autocast(kind, dtype=torch.bfloat16, enabled=cuda if kind == "cuda" else cpu and kind == "cpu")
+
+
+def cpu_bf16() -> bool:
+    """Whether `amp_cpu` runs in bf16 on this machine. With bf16 in hardware (AMX or AVX-512 BF16)
+    bf16 autocast trains these networks 1.3-3.9x faster than float32; without it oneDNN emulates bf16
+    and the same steps run 7-8x slower than float32 (benchmarks/results/cpu_precision*.json), so there
+    `amp_cpu` falls back to float32. DD_CPU_BF16=1 or 0 overrides the detection (to measure the
+    emulation, or on a CPU torch misreads); the choice is recorded with every run (`device_info`)."""
+    force = os.environ.get("DD_CPU_BF16")
+    if force is None or force == "":
+        return _bf16_in_hardware()
+    if force not in ("0", "1"):
+        raise UserError(f"DD_CPU_BF16: {force!r}, expected 1 (bf16 autocast on the CPU), 0 (float32) or unset (detect)")
+    return force == "1"
+
+
+@functools.cache
+def _bf16_in_hardware() -> bool:
+    return any(getattr(torch.cpu, probe, lambda: False)()
+               for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+
+
+@functools.cache
+def _note_float32() -> None:
+    print("note: this CPU has no bf16 hardware (AMX or AVX-512 BF16): amp_cpu runs in float32 here "
+          "(emulated bf16 is 7-8x slower; DD_CPU_BF16=1 forces it)", file=sys.stderr, flush=True)
 
 
 def device_info(device: torch.device | str) -> dict:
     """Where a result was computed, for its metrics file: the device and, since CPU sums depend on
-    it, torch's thread count."""
-    return {"device": str(device), "torch_threads": torch.get_num_threads()}
+    it, torch's thread count and whether `amp_cpu` ran in bf16 (`cpu_bf16`)."""
+    info = {"device": str(device), "torch_threads": torch.get_num_threads()}
+    if torch.device(device).type == "cpu":
+        info["cpu_bf16"] = cpu_bf16()
+    return info
 
 
 def configure_threads() -> None:

@@ -97,7 +97,10 @@ def environment() -> dict[str, str]:
     env = {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_name()}
     torch = sys.modules.get("torch")
     if torch is not None:
-        env.update(torch=torch.__version__, torch_threads=str(torch.get_num_threads()))
+        from src.runtime import cpu_bf16  # torch is loaded already
+
+        env.update(torch=torch.__version__, torch_threads=str(torch.get_num_threads()),
+                   cpu_bf16=str(cpu_bf16()).lower())
         if torch.cuda.is_available():
             env.update(cuda=str(torch.version.cuda), gpu=torch.cuda.get_device_name())
     return env

@@ -108,6 +108,13 @@ def workdir(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def cpu_bf16(monkeypatch):
+    """bf16 autocast on the CPU whatever this CPU has: the tests of the bf16 paths run them even
+    where `amp_cpu` would fall back to float32 (no AMX or AVX-512 BF16)."""
+    monkeypatch.setenv("DD_CPU_BF16", "1")
+
+
+@pytest.fixture
 def mnist_like(tmp_path) -> Path:
     return make_mnist_like(tmp_path / "mnist_src")
 

@@ -142,7 +142,7 @@ def test_layouts_train_identically_to_the_plain_loop(layout, compiled):
         assert torch.allclose(other.params[k], ref.params[k], atol=1e-4, rtol=1e-3), k
 
 
-def test_bf16_protocol_trains_and_predicts_float32_logits_like_fp32():
+def test_bf16_protocol_trains_and_predicts_float32_logits_like_fp32(cpu_bf16):
     """amp_cpu: the models train under bf16 autocast (weights stay float32) and score like fp32."""
     x, y = toy_digits(3, 0)
     tx, ty = toy_digits(20, 1)

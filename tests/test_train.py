@@ -31,7 +31,7 @@ def test_compiled_step_matches_eager_on_full_and_short_batches():
             assert torch.allclose(p.grad, q.grad, atol=1e-5)
 
 
-def test_bf16_step_computes_in_bf16_with_a_float32_loss_and_still_learns():
+def test_bf16_step_computes_in_bf16_with_a_float32_loss_and_still_learns(cpu_bf16):
     x, y = toy_digits(4, 0)
     x = norm(x)
     model = net()

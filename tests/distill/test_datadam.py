@@ -90,7 +90,7 @@ def test_distill_reduces_loss_and_is_seeded():
     assert not torch.equal(a.images, c.images)
 
 
-def test_bf16_on_the_cpu_is_opt_in_and_still_learns():
+def test_bf16_on_the_cpu_is_opt_in_and_still_learns(cpu_bf16):
     """amp_cpu switches bf16 autocast on for the CPU: it changes the numbers (so it really runs in
     bf16), is itself seeded, and still lowers the loss; amp alone leaves the CPU in fp32."""
     ds = tiny_dataset()

@@ -180,7 +180,7 @@ def test_minibatches_pass_gradients_to_images_and_label_logits():
     assert torch.equal(batches(1)[1], hard[batches.idx[1]])
 
 
-def test_pad_bf16_on_the_cpu_is_opt_in_seeded_and_close(pad_project):
+def test_pad_bf16_on_the_cpu_is_opt_in_seeded_and_close(pad_project, cpu_bf16):
     """amp_cpu runs the unroll in bf16: different numbers (so it really runs), the same ones
     again under the same seed, and images close to the float32 run's."""
     ds, ex, cfg = _load(pad_project)

@@ -1,0 +1,51 @@
+"""src/runtime.py: where amp_cpu runs in bf16, and what a run records of it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from src import runtime
+from src.errors import UserError
+from src.tracking import environment
+
+
+def _matmul_dtype(cpu: bool) -> torch.dtype:
+    a = torch.ones(4, 4)
+    with runtime.autocast("cpu", cpu=cpu):
+        return (a @ a).dtype
+
+
+def test_amp_cpu_runs_bf16_only_where_allowed(monkeypatch, capsys):
+    monkeypatch.setenv("DD_CPU_BF16", "1")
+    assert _matmul_dtype(cpu=True) == torch.bfloat16
+    assert _matmul_dtype(cpu=False) == torch.float32
+    monkeypatch.setenv("DD_CPU_BF16", "0")  # a CPU without bf16 hardware: the setting falls back
+    runtime._note_float32.cache_clear()
+    assert _matmul_dtype(cpu=True) == torch.float32
+    assert _matmul_dtype(cpu=True) == torch.float32
+    err = capsys.readouterr().err
+    assert err.count("amp_cpu runs in float32") == 1  # said once per process, not per step
+
+
+def test_detection_decides_when_nothing_is_forced(monkeypatch):
+    monkeypatch.delenv("DD_CPU_BF16", raising=False)
+    monkeypatch.setattr(runtime, "_bf16_in_hardware", lambda: False)
+    assert runtime.cpu_bf16() is False and _matmul_dtype(cpu=True) == torch.float32
+    monkeypatch.setattr(runtime, "_bf16_in_hardware", lambda: True)
+    assert runtime.cpu_bf16() is True and _matmul_dtype(cpu=True) == torch.bfloat16
+
+
+def test_a_bad_override_is_one_line_naming_it(monkeypatch):
+    monkeypatch.setenv("DD_CPU_BF16", "yes")
+    with pytest.raises(UserError, match=r"DD_CPU_BF16: 'yes', expected 1 .* 0 .* or unset"):
+        runtime.cpu_bf16()
+
+
+def test_the_choice_travels_with_metrics_and_runs(monkeypatch):
+    monkeypatch.setenv("DD_CPU_BF16", "0")
+    assert runtime.device_info("cpu")["cpu_bf16"] is False
+    assert environment()["cpu_bf16"] == "false"
+    monkeypatch.setenv("DD_CPU_BF16", "1")
+    assert runtime.device_info("cpu")["cpu_bf16"] is True and environment()["cpu_bf16"] == "true"
+    assert "cpu_bf16" not in runtime.device_info("meta")  # only the CPU's choice is recorded
