@@ -28,7 +28,7 @@ from src.config import DataDAMSpec, ModelSpec  # noqa: E402
 from src.data import store  # noqa: E402
 from src.data.store import Dataset, Split  # noqa: E402
 from src.distill import datadam  # noqa: E402
-from src.runtime import autocast, configure_threads, cpu_bf16, pick_device  # noqa: E402
+from src.runtime import autocast, configure_threads, cpu_amp, cpu_bf16, pick_device  # noqa: E402
 from src.tracking import cpu_name  # noqa: E402
 
 
@@ -99,8 +99,7 @@ def main() -> None:
     xr = torch.randn(ds.num_classes * args.batch_real, ds.channels, *ds.im_size, device=device)
     xs = torch.randn(ds.num_classes * args.ipc, ds.channels, *ds.im_size, device=device, requires_grad=True)
 
-    amp = cfg.amp and (device.type == "cuda" or cfg.amp_cpu)  # as datadam.distill asks for it
-    amp = amp and (device.type == "cuda" or cpu_bf16())  # and as runtime.autocast grants it
+    amp = cfg.amp and (device.type == "cuda" or cpu_amp(cfg.amp_cpu, device))  # as datadam.distill decides
 
     def floor_step():
         with autocast(device, cpu=amp, cuda=amp):

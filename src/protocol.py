@@ -34,7 +34,7 @@ from torch.nn import functional as F
 from src.augment import DSA
 from src.config import ModelSpec
 from src.models.registry import build
-from src.runtime import autocast, generator, seeded
+from src.runtime import autocast, cpu_amp, generator, seeded
 
 
 @dataclass
@@ -143,6 +143,7 @@ def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Pr
     Returns the mean training loss per epoch (one host sync at the end). `on_epoch(epoch, models)`
     runs after every epoch (e.g. to record validation accuracy every few epochs)."""
     dsa = DSA(proto.dsa_strategy)
+    amp = cpu_amp(proto.amp_cpu, x.device)
     opt = torch.optim.SGD(list(models.params.values()), lr=lr or proto.lr, momentum=proto.momentum,
                           weight_decay=proto.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[proto.epochs // 2], gamma=0.1)
@@ -158,7 +159,7 @@ def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Pr
             if dsa.enabled:
                 # one DSA operation per model's minibatch, as if each were its own call
                 xb = dsa(xb.flatten(0, 1), gen, None if proto.dsa_op_per_sample else N).view_as(xb)
-            with autocast(x.device, cpu=proto.amp_cpu):
+            with autocast(x.device, cpu=amp):
                 logits = models(xb)
                 # mean over every (model, sample) pair x N == sum over models of each model's mean loss
                 loss = soft_cross_entropy(logits.flatten(0, 1).float(), yb.flatten(0, 1)) * N
@@ -180,6 +181,7 @@ def predict(models: ModelBatch, x_uint8: torch.Tensor, normalize, batch: int = 1
     bf16 autocast when amp_cpu and on the CPU)."""
     models.train(False)
     device = models.params[next(iter(models.params))].device
+    amp_cpu = cpu_amp(amp_cpu, device)
     out = []
     for start in range(0, len(x_uint8), batch):
         xb = normalize(x_uint8[start:start + batch].to(device))

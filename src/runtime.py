@@ -45,14 +45,22 @@ def seeded(seed: int, *tags: object) -> Iterator[None]:
 
 
 def autocast(device: torch.device | str, cpu: bool = False, cuda: bool = False):
-    """bf16 autocast on the device if enabled for its kind (`cpu`: each stage's `amp_cpu` setting,
-    honoured where `cpu_bf16()` says so), otherwise a no-op context. One place for the choice every
-    stage makes."""
+    """bf16 autocast on the device if enabled for its kind (`cpu`: a stage's `amp_cpu` setting as
+    granted by `cpu_amp`), otherwise a no-op context. One place for the choice every stage makes."""
     kind = torch.device(device).type
-    if kind == "cpu" and cpu and not cpu_bf16():
-        _note_float32()
-        cpu = False
     return torch.autocast(kind, dtype=torch.bfloat16, enabled=cuda if kind == "cuda" else cpu and kind == "cpu")
+
+
+def cpu_amp(requested: bool, device: torch.device | str) -> bool:
+    """A stage's `amp_cpu` as it takes effect on `device`: bf16 on the CPU only where `cpu_bf16()`,
+    saying once per process when it falls back to float32. Resolved once per stage, before its loop
+    (not inside `autocast`: a compiled region would break its graph on the check)."""
+    if not requested or torch.device(device).type != "cpu":
+        return requested
+    if cpu_bf16():
+        return True
+    _note_float32()
+    return False
 
 
 def cpu_bf16() -> bool:

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from src.config import TrainSpec
 from src.data.store import Dataset, Split
-from src.runtime import autocast, generator
+from src.runtime import autocast, cpu_amp, generator
 from src.ui import progress
 
 LossStep = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -39,6 +39,7 @@ def loss_step(net: nn.Module, batch_size: int, device: torch.device, compile: bo
     compiled: the last, shorter one of an epoch runs eager instead of compiling a second graph
     (the curriculum changes its size every epoch)."""
     fast = compiled_forward_loss if compile and device.type == "cpu" else forward_loss
+    amp_cpu = cpu_amp(amp_cpu, device)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(device, cpu=amp_cpu):

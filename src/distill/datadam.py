@@ -39,7 +39,7 @@ from src.errors import UserError
 from src.models.init import reinit_
 from src.models.registry import build
 from src.protocol import random_subset, soft_cross_entropy
-from src.runtime import autocast, generator
+from src.runtime import autocast, cpu_amp, generator
 
 
 def abs_pow(f: torch.Tensor, power: float) -> torch.Tensor:
@@ -166,7 +166,7 @@ def distill(ds: Dataset, cfg: DataDAMSpec, ipc: int, init: str, seed: int, devic
     net.requires_grad_(False)
     dsa = DSA(cfg.dsa_strategy)
     groups_real = torch.arange(K, device=device).repeat_interleave(cfg.batch_real)
-    use_amp = cfg.amp and (device.type == "cuda" or cfg.amp_cpu)
+    use_amp = cfg.amp and (device.type == "cuda" or cpu_amp(cfg.amp_cpu, device))
     step_loss = functools.partial(matching_loss, dsa=dsa, num_classes=K, power=cfg.power, lam=cfg.lam, scale=cfg.scale,
                                   use_amp=use_amp, device_type=device.type)
     if cfg.compile:

@@ -38,7 +38,7 @@ from src.distill.experts import Experts
 from src.distill.trajectory import FlatNet, matching_grads, shallow_mask, trajectory_loss
 from src.errors import UserError
 from src.models.registry import build
-from src.runtime import autocast, derive_seed, generator
+from src.runtime import autocast, cpu_amp, derive_seed, generator
 
 MIN_LR = 1e-6  # the learned student lr is kept positive: a negative step size has no meaning
 
@@ -193,6 +193,7 @@ def distill(ds: Dataset, experts: Experts, cfg: PADSpec, ipc: int, seed: int, de
     losses: list[float] = []
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    amp_cpu = cpu_amp(cfg.amp_cpu, device)
     t0 = time.perf_counter()
     for it in progress(range(start, cfg.iterations), initial=start, total=cfg.iterations):
         pick = torch.Generator().manual_seed(derive_seed(seed, "pad-pick", it))
@@ -202,7 +203,7 @@ def distill(ds: Dataset, experts: Experts, cfg: PADSpec, ipc: int, seed: int, de
         t = int(torch.randint(cfg.min_start_epoch, upper, (1,), generator=pick))
         theta0, target = experts.params(e, t, device), experts.params(e, t + cfg.expert_epochs, device)
 
-        with autocast(device, cpu=cfg.amp_cpu):  # the matching loss itself stays float32 (theta is)
+        with autocast(device, cpu=amp_cpu):  # the matching loss itself stays float32 (theta is)
             idx, dsa_params = draw_steps(n_syn, cfg.syn_steps, batch_syn, dsa, ds.im_size,
                                          generator(seed, device, "pad-iter", it), device)
             batch = Minibatches(images, label_logits if cfg.soft_labels else hard, cfg.soft_labels, dsa, idx, dsa_params,
