@@ -60,7 +60,9 @@ def _environment(m: dict) -> str:
         return "  environment: not recorded (written before ddkit recorded it)"
     threads = f", {env['torch_threads']} threads" if "torch_threads" in env else ""
     gpu = f", GPU {env['gpu']}" if "gpu" in env else ""
-    return f"  environment: torch {env.get('torch', '?')}{threads}, CPU {env.get('cpu', '?')}{gpu}, python {env.get('python', '?')}"
+    amp = {"true": " (amp_cpu: bf16)", "false": " (amp_cpu: float32)"}.get(env.get("cpu_bf16"), "")  # since session 20
+    return (f"  environment: torch {env.get('torch', '?')}{threads}, CPU {env.get('cpu', '?')}{amp}{gpu}, "
+            f"python {env.get('python', '?')}")
 
 
 def lines(d: dict) -> list[str]:

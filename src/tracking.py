@@ -92,15 +92,16 @@ def cpu_name() -> str:
 def environment() -> dict[str, str]:
     """What ran this process, beyond code and data. On the CPU the numbers depend on torch's thread
     count (a reduction split over other threads sums in another order), and on any device on the
-    torch build, so both travel with every run and every distilled set. torch is read from
-    `sys.modules`, not imported: a stage that never loaded it computed nothing with it."""
+    torch build, so both travel with every run and every distilled set, with whether `amp_cpu` ran in
+    bf16 (`cpu_bf16`). torch is read from `sys.modules`, not imported: a stage that never loaded it
+    computed nothing with it."""
     env = {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_name()}
     torch = sys.modules.get("torch")
     if torch is not None:
-        from src.runtime import cpu_bf16  # torch is loaded already
-
-        env.update(torch=torch.__version__, torch_threads=str(torch.get_num_threads()),
-                   cpu_bf16=str(cpu_bf16()).lower())
+        env.update(torch=torch.__version__, torch_threads=str(torch.get_num_threads()))
+        runtime = sys.modules.get("src.runtime")  # likewise: only a stage that computed has made the choice
+        if runtime is not None:
+            env.update(cpu_bf16=str(runtime.cpu_bf16()).lower())
         if torch.cuda.is_available():
             env.update(cuda=str(torch.version.cuda), gpu=torch.cuda.get_device_name())
     return env
