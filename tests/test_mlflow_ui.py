@@ -37,11 +37,11 @@ def test_runs_readable_through_mlflow_server(workdir, mnist_like, monkeypatch):
                               cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
+        for _ in range(120):  # up to about 3 min on a slow, loaded machine
             try:
-                if requests.get(f"{base}/health", timeout=1).ok:
+                if requests.get(f"{base}/health", timeout=5).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still starting
                 pass
             time.sleep(0.5)
         else:

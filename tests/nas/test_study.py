@@ -92,10 +92,11 @@ def test_a_killed_workers_trial_is_taken_over_and_its_late_result_dropped(tmp_pa
 def test_a_slow_worker_taken_over_as_stale_has_its_late_result_dropped(tmp_path):
     url = f"sqlite:///{tmp_path / 'late.db'}"
     s = st.open_study("late", url, SPACE, "grid", 0, points())
-    release, returned = threading.Event(), {}
+    written, release, returned = threading.Event(), threading.Event(), {}
 
     def stuck(trial):  # alive, but silent: its first heartbeat is 10 s away (stale_s 60)
         value = objective(trial)  # its attributes are written while the trial is still its own
+        written.set()
         release.wait(30)
         return value + 100  # a value no fresh run of the point gives
 
@@ -104,9 +105,9 @@ def test_a_slow_worker_taken_over_as_stale_has_its_late_result_dropped(tmp_path)
 
     slow = threading.Thread(target=slow_worker)
     slow.start()
-    deadline = time.time() + 10
-    while not s.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)) and time.time() < deadline:
-        time.sleep(0.05)
+    # wait until the slow trial's attributes are in (on a loaded machine that can take longer than
+    # the 0.3 s stale limit below, and the takeover would then refuse the slow worker's own writes)
+    assert written.wait(60)
     # a worker with a short stale limit does the other five points, then takes the silent one over
     assert st.run_worker(s, objective, "grid", n_trials=None, stale_s=0.3) == 6
     release.set()
