@@ -67,9 +67,9 @@ def cpu_bf16() -> bool:
     """Whether `amp_cpu` runs in bf16 on this machine. With bf16 in hardware (AMX or AVX-512 BF16)
     bf16 autocast trains these networks 1.3-3.9x faster than float32; without it oneDNN emulates bf16
     and the same steps run 7-8x slower than float32 (benchmarks/results/cpu_precision.json, AMX;
-    cpu_precision_avx2.jsonl, AVX2 only), so there
-    `amp_cpu` falls back to float32. DD_CPU_BF16=1 or 0 overrides the detection (to measure the
-    emulation, or on a CPU torch misreads); the choice is recorded with every run (`device_info`)."""
+    cpu_precision_avx2.jsonl, AVX2 only), so there `amp_cpu` falls back to float32. DD_CPU_BF16=1
+    or 0 overrides the detection (to measure the emulation, or on a CPU torch misreads); the choice
+    is recorded with every run (`device_info`, `tracking.environment`)."""
     force = os.environ.get("DD_CPU_BF16")
     if force is None or force == "":
         return _bf16_in_hardware()
@@ -86,8 +86,8 @@ def _bf16_in_hardware() -> bool:
 
 @functools.cache
 def _note_float32() -> None:
-    print("note: this CPU has no bf16 hardware (AMX or AVX-512 BF16): amp_cpu runs in float32 here "
-          "(emulated bf16 is 7-8x slower; DD_CPU_BF16=1 forces it)", file=sys.stderr, flush=True)
+    print("note: amp_cpu runs in float32 here: this CPU has no bf16 hardware (AMX or AVX-512 BF16), or "
+          "DD_CPU_BF16=0 (emulated bf16 is 7-8x slower; DD_CPU_BF16=1 forces it)", file=sys.stderr, flush=True)
 
 
 def device_info(device: torch.device | str) -> dict:
