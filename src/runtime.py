@@ -92,7 +92,8 @@ def _note_float32() -> None:
 
 def device_info(device: torch.device | str) -> dict:
     """Where a result was computed, for its metrics file: the device and, since CPU sums depend on
-    it, torch's thread count and whether `amp_cpu` ran in bf16 (`cpu_bf16`)."""
+    it, torch's thread count and whether this CPU grants `amp_cpu` bf16 (`cpu_bf16`; a stage with
+    `amp_cpu` off runs float32 either way)."""
     info = {"device": str(device), "torch_threads": torch.get_num_threads()}
     if torch.device(device).type == "cpu":
         info["cpu_bf16"] = cpu_bf16()

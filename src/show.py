@@ -60,7 +60,8 @@ def _environment(m: dict) -> str:
         return "  environment: not recorded (written before ddkit recorded it)"
     threads = f", {env['torch_threads']} threads" if "torch_threads" in env else ""
     gpu = f", GPU {env['gpu']}" if "gpu" in env else ""
-    amp = {"true": " (amp_cpu: bf16)", "false": " (amp_cpu: float32)"}.get(env.get("cpu_bf16"), "")  # since session 20
+    # whether the machine granted amp_cpu bf16 (recorded since session 20); a stage with it off ran float32
+    amp = {"true": " (bf16 for amp_cpu: yes)", "false": " (bf16 for amp_cpu: no)"}.get(env.get("cpu_bf16"), "")
     return (f"  environment: torch {env.get('torch', '?')}{threads}, CPU {env.get('cpu', '?')}{amp}{gpu}, "
             f"python {env.get('python', '?')}")
 

@@ -92,9 +92,9 @@ def cpu_name() -> str:
 def environment() -> dict[str, str]:
     """What ran this process, beyond code and data. On the CPU the numbers depend on torch's thread
     count (a reduction split over other threads sums in another order), and on any device on the
-    torch build, so both travel with every run and every distilled set, with whether `amp_cpu` ran in
-    bf16 (`cpu_bf16`). torch is read from `sys.modules`, not imported: a stage that never loaded it
-    computed nothing with it."""
+    torch build, so both travel with every run and every distilled set, with whether this CPU
+    grants `amp_cpu` bf16 (`cpu_bf16`). torch is read from `sys.modules`, not imported: a stage
+    that never loaded it computed nothing with it."""
     env = {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_name()}
     torch = sys.modules.get("torch")
     if torch is not None:

@@ -36,7 +36,7 @@ def test_prints_contents_and_provenance(tmp_path):
     assert lines[5] == f"  from: models/experts/mnist/manifest.json (md5 {'b' * 32})"
     assert lines[6] == "  environment: torch 2.14.1, 2 threads, CPU Some CPU, python 3.11.7"
     r = show(make(tmp_path, environment={**ENV, "cpu_bf16": "false"}))  # a CPU without bf16 hardware
-    assert "  environment: torch 2.14.1, 2 threads, CPU Some CPU (amp_cpu: float32), python 3.11.7" in r.stdout.splitlines()
+    assert "  environment: torch 2.14.1, 2 threads, CPU Some CPU (bf16 for amp_cpu: no), python 3.11.7" in r.stdout.splitlines()
 
 
 def test_json_holds_the_metadata_and_params(tmp_path):
