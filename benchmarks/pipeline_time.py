@@ -30,7 +30,8 @@ def main() -> None:
     os.chdir(ROOT)
     import mlflow
 
-    from src.tracking import EXPERIMENT, tracking_uri
+    from src.runtime import cpu_bf16
+    from src.tracking import EXPERIMENT, cpu_name, tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     runs = mlflow.search_runs(experiment_names=[EXPERIMENT], filter_string=f"attributes.start_time >= {int(args.since * 1000)}",
@@ -39,8 +40,8 @@ def main() -> None:
     top.sort(key=lambda r: r.info.start_time)
     stages = {r.info.run_name: round((r.info.end_time - r.info.start_time) / 1000, 1) for r in top}
     total = round(sum(stages.values()), 1)
-    out = {"benchmark": "pipeline_time", "machine": f"{platform.machine()} {os.cpu_count()} cpus", "stages": stages,
-           "stage_seconds": total}
+    out = {"benchmark": "pipeline_time", "machine": f"{platform.machine()} {os.cpu_count()} cpus", "processor": cpu_name(),
+           "cpu_bf16": cpu_bf16(), "stages": stages, "stage_seconds": total}
     if args.wall is not None:
         out.update(wall_seconds=round(args.wall, 1), wall_minutes=round(args.wall / 60, 1),
                    outside_runs_seconds=round(args.wall - total, 1))
