@@ -64,7 +64,7 @@ def main() -> None:
     configure_threads()
     params = load_params(args.params, args.preset)
     where = provenance()
-    base, spec = params.distill.datadam["mnist"], params.evaluate.mnist
+    base, spec = params.distill.datadam["mnist"], params.evaluate.mnist.at_ipc(args.ipc)
     runs = variants(args.variant, base)
     protocols = variants(args.protocol, spec, flag="--protocol") if args.protocol else None
     ds = store.load("mnist")
@@ -96,7 +96,7 @@ def score_val(ds, images, labels, spec, protocols, models: int, seed: int, devic
         ev = evaluate_set(images, labels, ds.val.x, ds.val.y, ds.normalize, ps.model, ds.num_classes, _protocol(ps),
                           models, seed, device)
         named = {} if name is None else {"protocol": name, "protocol_overrides": updates}
-        out.append({**named, "acc_mean": round(float(np.mean(ev.accs)), 2), "accs": [round(a, 2) for a in ev.accs],
+        out.append({**named, "eval_lr": ps.lr, "acc_mean": round(float(np.mean(ev.accs)), 2), "accs": [round(a, 2) for a in ev.accs],
                     "eval_seconds": round(ev.seconds, 1)})
     return out
 

@@ -33,7 +33,7 @@ ipc, t0 = sys.argv[1], int(sys.argv[2])
 m = json.loads(Path(f"reports/metrics/mnist/datadam_ipc{ipc}_real.json").read_text())
 r = json.loads(Path(f"reports/metrics/mnist/random_ipc{ipc}.json").read_text())
 from src.distill import synthetic
-keep = ("acc_mean", "acc_std", "n_models", "accs", "model", "seconds", "device", "preset", "content_hash", "random_acc_mean")
+keep = ("acc_mean", "acc_std", "n_models", "accs", "model", "eval_lr", "seconds", "device", "preset", "content_hash", "random_acc_mean")
 meta = synthetic.load(f"data/distilled/mnist/datadam_ipc{ipc}_real.safetensors", "mnist").meta  # checked, as the stages read it
 cfg = meta["params"]["datadam"]
 print(json.dumps({"benchmark": "paper_cpu", "machine": platform.machine(), "method": "datadam", "ipc": int(ipc),

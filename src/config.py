@@ -83,12 +83,26 @@ class EvalSpec(Strict):
     epochs: int = Field(300, ge=1, le=20000)
     batch_size: int = Field(256, ge=1, le=8192)
     lr: float = Field(0.01, gt=0.0, le=10.0)
+    lr_ipc: dict[int, float] = Field({}, description="ipc -> the lr for sets of exactly that many images per class "
+                                     "(the other sizes train at `lr`); resolved by `at_ipc`")
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
     dsa: bool = True
     dsa_strategy: str = Field("color_crop_cutout_flip_scale_rotate", pattern=r"^(none|[a-z]+(_[a-z]+)*)$")
     compile: bool = Field(True, description="CPU: torch.compile the training step (see src/protocol.py)")
     amp_cpu: bool = Field(False, description="CPU: bf16 autocast of the models' forward passes (AMX/AVX-512 bf16 CPUs; else float32)")
+
+    @model_validator(mode="after")
+    def _lrs(self):
+        bad = {k: v for k, v in self.lr_ipc.items() if k < 1 or not 0.0 < v <= 10.0}
+        if bad:
+            raise ValueError(f"lr_ipc: expected images-per-class >= 1 mapped to an lr in (0, 10] (got {bad})")
+        return self
+
+    def at_ipc(self, ipc: int) -> "EvalSpec":
+        """The protocol for sets of `ipc` images per class: `lr_ipc` resolved into `lr`, so the
+        networks, the anchors and the logged params all see the one lr that trained them."""
+        return self.model_copy(update={"lr": self.lr_ipc.get(ipc, self.lr), "lr_ipc": {}})
 
 
 class Evaluate(Strict):

@@ -27,6 +27,9 @@ METRICS = Path("reports/metrics")
 def _protocol(spec):
     from src.protocol import Protocol
 
+    if spec.lr_ipc:  # a programming error, not a user's: the lr would silently ignore the set's size
+        raise ValueError("evaluate spec with lr_ipc: resolve it with spec.at_ipc(ipc) before building the protocol")
+
     return Protocol(epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, momentum=spec.momentum,
                     weight_decay=spec.weight_decay, dsa_strategy=spec.dsa_strategy if spec.dsa else "none",
                     compile=spec.compile, amp_cpu=spec.amp_cpu)
@@ -65,7 +68,7 @@ def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yam
 
     configure_threads()
     params = load_params(params_path)
-    spec = getattr(params.evaluate, dataset)
+    spec = getattr(params.evaluate, dataset).at_ipc(ipc)
     device = pick_device(params.device)
     ds = store.load(dataset)
     idx = anchor_subset(ds.train.y, ipc, ds.num_classes, params.seed, dataset)
@@ -76,7 +79,7 @@ def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yam
         r = evaluate_set(ds.normalize(ds.train.x[idx]), ds.train.y[idx], ds.test.x, ds.test.y, ds.normalize, spec.model,
                          ds.num_classes, _protocol(spec), spec.n_models, params.seed, device)
         metrics = {"dataset": dataset, "method": "random", "ipc": ipc, "model": describe(spec.model), **_summary(r),
-                   "seconds": r.seconds, **device_info(device), "preset": params.preset}
+                   "eval_lr": spec.lr, "seconds": r.seconds, **device_info(device), "preset": params.preset}
         log.metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
         out = METRICS / dataset / f"{name}.json"
         write_json(out, metrics)
@@ -100,7 +103,7 @@ def score_set(syn, path: Path, ds, spec, seed: int, device, rand: dict | None, l
         metrics.update(random_acc_mean=rand["acc_mean"], random_acc_std=rand["acc_std"],
                        gain_over_random=float(sum(r.accs) / len(r.accs) - rand["acc_mean"]))
     metrics.update(distilled_file=str(path), content_hash=syn.meta["content_hash"],
-                   labels="soft" if syn.soft else "hard", learned_lr=lr)
+                   labels="soft" if syn.soft else "hard", learned_lr=lr, eval_lr=spec.lr if lr is None else lr)
     cross = {}
     for cspec in spec.cross_models:
         cr = evaluate_set(syn.images, syn.labels, ds.test.x, ds.test.y, ds.normalize, cspec, ds.num_classes,
@@ -123,7 +126,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     configure_threads()
     params = load_params(params_path)
     run = find_run(params, name)
-    spec = getattr(params.evaluate, run.dataset)
+    spec = getattr(params.evaluate, run.dataset).at_ipc(run.ipc)
     device = pick_device(params.device)
     ds = store.load(run.dataset)
     path = Path("data/distilled") / run.dataset / f"{run.name}.safetensors"
@@ -177,6 +180,7 @@ def evaluate_file(path: Path, params_path: Path = Path("params.yaml"), out: Path
     ds = store.load(dataset)
     syn = synthetic.check_fit(path, syn, ds)
     ipc, extra = divmod(len(syn.images), ds.num_classes)
+    spec = spec.at_ipc(ipc)
     random_file = METRICS / dataset / f"random_ipc{ipc}.json"
     rand = read_json(random_file) if random_file.is_file() and not extra else None
     if rand is not None and rand.get("preset") != params.preset:

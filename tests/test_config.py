@@ -29,6 +29,9 @@ def test_paper_preset_merges_over_defaults():
     (lambda r: r["evaluate"]["mnist"]["model"].update(norm="weird"), r"evaluate.mnist.model.norm: Input should be 'none', 'batch'"),
     (lambda r: r.update(datasets=["cifar"]), r"datasets.0: Input should be 'mnist' or 'mhist'"),
     (lambda r: r.update(preset="huge"), r"preset: 'huge' has no section under 'presets'"),
+    (lambda r: r["evaluate"]["mnist"].update(lr_ipc={0: 0.01}),
+     r"evaluate.mnist: Value error, lr_ipc: expected images-per-class >= 1 mapped to an lr in \(0, 10\] \(got \{0: 0.01\}\)"),
+    (lambda r: r["evaluate"]["mnist"].update(lr_ipc={1: -0.1}), r"evaluate.mnist: Value error, lr_ipc: .*\(got \{1: -0.1\}\)"),
     (lambda r: r["distill"]["pad"]["mnist"].update(eval_lr="learned", lr_lr=0.0),
      r"distill.pad.mnist: Value error, eval_lr: 'learned' needs lr_lr > 0"),
 ])
@@ -69,3 +72,13 @@ def test_preset_flag_equals_the_preset_written_in_the_file(tmp_path):
 def test_unknown_preset_flag_is_a_one_line_error():
     with pytest.raises(ConfigError, match=r"preset: 'gpu' has no section under 'presets'"):
         load_params(REPO / "params.yaml", preset="gpu")
+
+
+def test_an_ipc_specific_lr_applies_to_that_size_only():
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["evaluate"]["mnist"].update(lr=0.02, lr_ipc={2: 0.05})
+    spec = parse_params(raw).evaluate.mnist
+    two, three = spec.at_ipc(2), spec.at_ipc(3)
+    assert (two.lr, three.lr) == (0.05, 0.02)
+    assert two.lr_ipc == {} == three.lr_ipc   # resolved: what is logged is the lr that trained the networks
+    assert two.model_dump() == {**spec.model_dump(), "lr": 0.05, "lr_ipc": {}}   # nothing else changes

@@ -3,16 +3,25 @@
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 
+from src.config import EvalSpec
 from src.distill import synthetic
-from src.evaluate import set_lr
+from src.evaluate import _protocol, set_lr
 from tests.conftest import run_module
 
 
 def test_a_stored_lr_is_used_and_a_set_without_one_gets_the_protocols():
     assert abs(set_lr(SimpleNamespace(lr=torch.tensor(0.045))) - 0.045) < 1e-6   # PAD, eval_lr: learned
     assert set_lr(SimpleNamespace(lr=None)) is None   # DataDAM, PAD with eval_lr: protocol
+
+
+def test_a_protocol_is_built_only_from_a_spec_resolved_for_the_sets_size():
+    spec = EvalSpec(lr=0.01, lr_ipc={1: 0.003})
+    with pytest.raises(ValueError, match=r"resolve it with spec.at_ipc\(ipc\)"):
+        _protocol(spec)
+    assert _protocol(spec.at_ipc(1)).lr == 0.003 and _protocol(spec.at_ipc(10)).lr == 0.01
 
 
 def evaluate_file(*args, cwd):

@@ -65,6 +65,24 @@ def test_distill_then_evaluate(workdir, mnist_like):
     assert "gain_over_random" not in evaluate_file(shared)
 
 
+def test_every_stage_trains_a_sets_networks_at_the_lr_for_its_size(workdir, mnist_like, monkeypatch):
+    """evaluate.<dataset>.lr_ipc reaches the networks of the anchor, the distilled set and a received
+    file alike, and only at the sizes it names."""
+    import src.protocol
+
+    shrink(workdir)
+    set_param(workdir, "evaluate.mnist.lr_ipc", {2: 0.05})
+    set_param(workdir, "evaluate.mnist.cross_models", [])
+    prepare("mnist", source_dir=mnist_like, verify=False)
+    out = run_distill("mnist-datadam-ipc2-noise")
+    seen, real = [], src.protocol.evaluate_set
+    monkeypatch.setattr(src.protocol, "evaluate_set", lambda *a, **k: seen.append((len(a[0]), a[7].lr)) or real(*a, **k))
+    written = [evaluate_random("mnist", 2), evaluate_distilled("mnist-datadam-ipc2-noise"),
+               evaluate_file(workdir / out), evaluate_random("mnist", 1)]
+    assert seen == [(20, 0.05), (20, 0.05), (20, 0.05), (10, 0.01)]
+    assert [m["eval_lr"] for m in written] == [0.05, 0.05, 0.05, 0.01]  # the metrics say which lr trained them
+
+
 def test_mhist_fixture_runs_datadam_and_pad_end_to_end(workdir, mhist_like, monkeypatch):
     """The whole MHIST path on a generated fixture in the real file layout (RGB, 2 classes, flips
     in DSA): prepare -> random anchor -> DataDAM -> experts -> PAD -> evaluate, with the binary
