@@ -38,7 +38,7 @@ def main() -> None:
     params = load_params()
     run = params.runs[args.run]
     cfg = params.distill.datadam[run.dataset].model_copy(update={"amp_cpu": True})
-    spec = getattr(params.evaluate, run.dataset).at_ipc(run.ipc)
+    spec = params.evaluate.at(run.dataset, run.ipc)
     ds = store.load(run.dataset)
     device = torch.device("cpu")
     r = datadam.distill(ds, cfg, run.ipc, run.init, params.seed, device)

@@ -72,7 +72,7 @@ def main() -> None:
     args = ap.parse_args()
     configure_threads()
     params = load_params(args.params, args.preset)
-    where, spec = provenance(), params.evaluate.mnist.at_ipc(args.ipc)
+    where, spec = provenance(), params.evaluate.at("mnist", args.ipc)
     body = f"iterations={args.iterations}" if args.iterations else ""
     ((name, updates, cfg),) = variants([f"herding:{body}"], params.distill.datadam["mnist"])
     ds, device = store.load("mnist"), pick_device(args.device)

@@ -64,7 +64,7 @@ def main() -> None:
     configure_threads()
     params = load_params(args.params, args.preset)
     where = provenance()
-    base, spec = params.distill.datadam["mnist"], params.evaluate.mnist.at_ipc(args.ipc)
+    base, spec = params.distill.datadam["mnist"], params.evaluate.at("mnist", args.ipc)
     runs = variants(args.variant, base)
     protocols = variants(args.protocol, spec, flag="--protocol") if args.protocol else None
     ds = store.load("mnist")

@@ -36,7 +36,7 @@ def main() -> None:
     configure_threads()
     params = load_params()
     run = params.pad_runs[args.run]
-    cfg, spec = params.distill.pad[run.dataset], params.evaluate.mnist.at_ipc(run.ipc)
+    cfg, spec = params.distill.pad[run.dataset], params.evaluate.at("mnist", run.ipc)
     ds = store.load(run.dataset)
     experts = Experts.open(Path("models/experts") / run.dataset, run.dataset)
     s = synthetic.load_for(Path("data/distilled") / run.dataset / f"{run.name}.safetensors", ds)

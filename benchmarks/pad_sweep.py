@@ -62,7 +62,7 @@ def main() -> None:
     configure_threads()
     params = load_params(args.params, args.preset)
     where = provenance()
-    base, spec = params.distill.pad["mnist"], params.evaluate.mnist.at_ipc(args.ipc)
+    base, spec = params.distill.pad["mnist"], params.evaluate.at("mnist", args.ipc)
     runs = variants(args.variant, base, {"amp_cpu": True} if args.amp_cpu else None)
     ds = store.load("mnist")
     experts = Experts.open(args.experts, "mnist")

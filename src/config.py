@@ -109,6 +109,10 @@ class Evaluate(Strict):
     mnist: EvalSpec = EvalSpec()
     mhist: EvalSpec = EvalSpec(model=ModelSpec(depth=5))
 
+    def at(self, dataset: str, ipc: int) -> EvalSpec:
+        """The dataset's protocol for sets of `ipc` images per class (see EvalSpec.at_ipc)."""
+        return getattr(self, dataset).at_ipc(ipc)
+
 
 class DataDAMSpec(Strict):
     """DataDAM (attention matching). Defaults follow the paper; see src/distill/datadam.py."""

@@ -68,7 +68,7 @@ def evaluate_random(dataset: str, ipc: int, params_path: Path = Path("params.yam
 
     configure_threads()
     params = load_params(params_path)
-    spec = getattr(params.evaluate, dataset).at_ipc(ipc)
+    spec = params.evaluate.at(dataset, ipc)
     device = pick_device(params.device)
     ds = store.load(dataset)
     idx = anchor_subset(ds.train.y, ipc, ds.num_classes, params.seed, dataset)
@@ -126,7 +126,7 @@ def evaluate_distilled(name: str, params_path: Path = Path("params.yaml")) -> di
     configure_threads()
     params = load_params(params_path)
     run = find_run(params, name)
-    spec = getattr(params.evaluate, run.dataset).at_ipc(run.ipc)
+    spec = params.evaluate.at(run.dataset, run.ipc)
     device = pick_device(params.device)
     ds = store.load(run.dataset)
     path = Path("data/distilled") / run.dataset / f"{run.name}.safetensors"
