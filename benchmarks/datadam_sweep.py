@@ -24,7 +24,6 @@ setting is chosen on validation like any other, and must be applied to the ancho
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -35,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.sweeps import provenance, variants  # noqa: E402
+from benchmarks.sweeps import provenance, sweep_parser, variants  # noqa: E402
 from src.config import load_params  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import datadam  # noqa: E402
@@ -47,14 +46,8 @@ from src.ui import cli_errors  # noqa: E402
 
 @cli_errors  # a bad params file or preset: one line, exit 2
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variant", action="append", default=[])
-    ap.add_argument("--anchor", action="store_true", help="also score the pipeline's random real subset the same way")
-    ap.add_argument("--ipc", type=int, default=1)
+    ap = sweep_parser(__doc__, models=3, ipc=1)
     ap.add_argument("--init", choices=("real", "noise"), default="real")
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (its preset applies)")
-    ap.add_argument("--models", type=int, default=3, help="evaluation models per variant")
-    ap.add_argument("--preset", default=None, help="profile to apply instead of the file's own `preset:` (e.g. paper)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--at", type=lambda t: [int(v) for v in t.split(",")], default=[],
                     help="comma-separated iteration counts at which each variant is also scored")

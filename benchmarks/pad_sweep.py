@@ -17,7 +17,6 @@ machine, commit and command.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -29,7 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-from benchmarks.sweeps import provenance, variants  # noqa: E402
+from benchmarks.sweeps import provenance, sweep_parser, variants  # noqa: E402
 from src.config import load_params  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import pad  # noqa: E402
@@ -42,11 +41,7 @@ from src.ui import cli_errors  # noqa: E402
 
 @cli_errors  # a bad params file or preset: one line, exit 2
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variant", action="append", default=[])
-    ap.add_argument("--anchor", action="store_true", help="also score the pipeline's random real subset the same way")
-    ap.add_argument("--models", type=int, default=2)
-    ap.add_argument("--ipc", type=int, default=10)
+    ap = sweep_parser(__doc__, models=2, ipc=10)
     ap.add_argument("--experts", type=Path, default=Path("models/experts/mnist"), help="expert trajectories to match")
     ap.add_argument("--eval-lr", choices=("auto", "protocol", "learned"), default="auto",
                     help="auto: as the pipeline, the variant's eval_lr setting (distill.pad.<dataset>.eval_lr)")
@@ -56,8 +51,6 @@ def main() -> None:
     ap.add_argument("--load", type=Path, default=None, help="score DIR/<variant>.safetensors (saved by --save) instead of distilling")
     ap.add_argument("--pipeline-set", action="store_true", help="also score the pipeline's PAD set the same way")
     ap.add_argument("--amp-cpu", action="store_true", help="distil under bf16 autocast (CPU)")
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
-    ap.add_argument("--preset", default=None, help="profile to apply instead of the file's own `preset:` (e.g. paper)")
     args = ap.parse_args()
     configure_threads()
     params = load_params(args.params, args.preset)

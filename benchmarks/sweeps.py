@@ -1,11 +1,13 @@
-"""What the settings sweeps (datadam_sweep.py, pad_sweep.py) share: variants and provenance.
+"""What the settings sweeps (datadam_sweep.py, pad_sweep.py) share: their common flags, variants and provenance.
 A profile other than the file's own comes from `src.config.load_params(path, preset)`."""
 
 from __future__ import annotations
 
+import argparse
 import platform
 import shlex
 import sys
+from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -13,6 +15,19 @@ from pydantic import BaseModel, ValidationError
 from src.config import one_line
 from src.errors import ConfigError
 from src.tracking import cpu_name, git_state
+
+
+def sweep_parser(doc: str, models: int, ipc: int) -> argparse.ArgumentParser:
+    """The flags every sweep takes, so the two read alike: variants, the random anchor, the set size,
+    the evaluation models and the params file with its profile."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--variant", action="append", default=[], help="name:key=value,... over the method's settings")
+    ap.add_argument("--anchor", action="store_true", help="also score the pipeline's random real subset the same way")
+    ap.add_argument("--ipc", type=int, default=ipc, help="images per class of the distilled set")
+    ap.add_argument("--models", type=int, default=models, help="evaluation models per variant")
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (its preset applies)")
+    ap.add_argument("--preset", default=None, help="profile to apply instead of the file's own `preset:` (e.g. paper)")
+    return ap
 
 
 def parse_variant(text: str) -> tuple[str, dict]:

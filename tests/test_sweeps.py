@@ -1,8 +1,10 @@
 """The sweeps' shared helpers: variants validated up front, rows that name their command."""
 
+from pathlib import Path
+
 import pytest
 
-from benchmarks.sweeps import parse_variant, provenance, variants, with_overrides
+from benchmarks.sweeps import parse_variant, provenance, sweep_parser, variants, with_overrides
 from src.config import load_params
 from src.errors import ConfigError
 from tests.conftest import REPO as ROOT
@@ -13,6 +15,14 @@ def test_variant_values_are_yaml_and_rows_name_their_command():
     assert parse_variant("base:") == ("base", {})
     where = provenance()
     assert where["command"].startswith("python ") and where["commit"] and where["machine"]
+
+
+def test_sweeps_share_their_common_flags_with_per_sweep_defaults():
+    args = sweep_parser("PAD sweep.\nmore", models=2, ipc=10).parse_args([])
+    assert (args.models, args.ipc, args.params, args.preset, args.variant, args.anchor) == \
+        (2, 10, Path("params.yaml"), None, [], False)
+    args = sweep_parser("x", models=3, ipc=1).parse_args(["--variant", "a:", "--variant", "b:lam=1", "--preset", "paper"])
+    assert (args.models, args.ipc, args.variant, args.preset) == (3, 1, ["a:", "b:lam=1"], "paper")
 
 
 def test_dotted_variant_keys_change_one_field_of_a_nested_setting():
