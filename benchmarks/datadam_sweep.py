@@ -24,6 +24,7 @@ setting is chosen on validation like any other, and must be applied to the ancho
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import tempfile
@@ -41,7 +42,7 @@ from src.distill import datadam  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
 from src.protocol import anchor_subset, evaluate_set  # noqa: E402
 from src.runtime import configure_threads, pick_device  # noqa: E402
-from src.ui import cli_errors  # noqa: E402
+from src.ui import cli_errors, progress  # noqa: E402
 
 
 @cli_errors  # a bad params file or preset: one line, exit 2
@@ -72,7 +73,7 @@ def main() -> None:
         emit({"variant": "random_real_anchor", "ipc": args.ipc, "split": "val"},
              ds.normalize(ds.train.x[idx]), ds.train.y[idx])
     for name, updates, cfg in runs:
-        for n, r, seconds in distill_at(ds, cfg, args.ipc, args.init, params.seed, device, args.at):
+        for n, r, seconds in distill_at(ds, cfg, args.ipc, args.init, params.seed, device, args.at, name):
             row = {"variant": name, "overrides": updates, "ipc": args.ipc, "init": args.init, "iterations": n,
                    "split": "val", "distill_seconds": round(seconds, 1),
                    "final_loss_mean50": round(sum(r.losses[-50:]) / len(r.losses[-50:]), 4)}
@@ -94,7 +95,7 @@ def score_val(ds, images, labels, spec, protocols, models: int, seed: int, devic
     return out
 
 
-def distill_at(ds, cfg, ipc: int, init: str, seed: int, device, at: list[int]):
+def distill_at(ds, cfg, ipc: int, init: str, seed: int, device, at: list[int], name: str = "sweep"):
     """(n, result, seconds so far) after each of the iteration counts `at` below cfg.iterations, and
     after cfg.iterations: the run stops at each mark and resumes from its checkpoint, so the images
     at a mark are those of an uninterrupted run of that length (tests/test_sweeps.py)."""
@@ -104,7 +105,8 @@ def distill_at(ds, cfg, ipc: int, init: str, seed: int, device, at: list[int]):
         for n in marks:
             t0 = time.perf_counter()
             r = datadam.distill(ds, cfg.model_copy(update={"iterations": n}), ipc, init, seed, device,
-                                ckpt_path=Path(tmp) / "run.safetensors", ckpt_key="sweep")
+                                ckpt_path=Path(tmp) / "run.safetensors", ckpt_key="sweep",
+                                progress=functools.partial(progress, desc=f"distill {name}"))
             seconds += time.perf_counter() - t0
             yield n, r, seconds
 

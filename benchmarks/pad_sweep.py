@@ -17,6 +17,7 @@ machine, commit and command.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -36,7 +37,7 @@ from src.distill.experts import Experts  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
 from src.protocol import anchor_subset, evaluate_set  # noqa: E402
 from src.runtime import configure_threads  # noqa: E402
-from src.ui import cli_errors  # noqa: E402
+from src.ui import cli_errors, progress  # noqa: E402
 
 
 @cli_errors  # a bad params file or preset: one line, exit 2
@@ -87,7 +88,8 @@ def main() -> None:
             row["loaded_from"] = str(args.load / f"{name}.safetensors")
         else:
             t0 = time.perf_counter()
-            r = pad.distill(ds, experts, cfg, args.ipc, params.seed, device)
+            r = pad.distill(ds, experts, cfg, args.ipc, params.seed, device,
+                            progress=functools.partial(progress, desc=f"distill {name}"))
             row["distill_amp_cpu"] = cfg.amp_cpu
             images, labels, learned_lr = r.images, r.labels, float(r.lr)
             tail = r.losses[-20:]

@@ -35,6 +35,7 @@ from src.augment import DSA
 from src.config import ModelSpec
 from src.models.registry import build
 from src.runtime import autocast, cpu_amp, generator, seeded
+from src.ui import progress
 
 
 @dataclass
@@ -138,10 +139,12 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
 
 
 def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Protocol, gen: torch.Generator,
-                 lr: float | None = None, on_epoch: Callable[[int, ModelBatch], None] | None = None) -> list[float]:
+                 lr: float | None = None, on_epoch: Callable[[int, ModelBatch], None] | None = None,
+                 desc: str | None = None) -> list[float]:
     """Train the batch on (x, y). x: normalised float (n, c, h, w); y: int (n,) or soft (n, K).
     Returns the mean training loss per epoch (one host sync at the end). `on_epoch(epoch, models)`
-    runs after every epoch (e.g. to record validation accuracy every few epochs)."""
+    runs after every epoch (e.g. to record validation accuracy every few epochs). `desc` names a
+    progress bar over the epochs (none without it: short trainings, as NAS trials, stay quiet)."""
     dsa = DSA(proto.dsa_strategy)
     amp = cpu_amp(proto.amp_cpu, x.device)
     opt = torch.optim.SGD(list(models.params.values()), lr=lr or proto.lr, momentum=proto.momentum,
@@ -150,7 +153,7 @@ def train_models(models: ModelBatch, x: torch.Tensor, y: torch.Tensor, proto: Pr
     n, N = len(x), models.n
     models.train(True)
     history = []
-    for epoch in range(proto.epochs):
+    for epoch in progress(range(proto.epochs), desc=desc) if desc else range(proto.epochs):
         perm = torch.argsort(torch.rand(N, n, generator=gen, device=x.device), dim=1)
         total = torch.zeros((), device=x.device)
         for start in range(0, n, proto.batch_size):
@@ -236,7 +239,8 @@ def evaluate_set(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y:
         models = ModelBatch(spec, x.shape[1], num_classes, tuple(x.shape[2:]), n, seed, device, first=first,
                             layout=layout, compile=proto.compile and device.type == "cpu")
         gen = generator(seed, device, "eval-train", first, n)
-        train_models(models, x, y, proto, gen, lr=lr)
+        train_models(models, x, y, proto, gen, lr=lr,
+                     desc=f"evaluate model {first + 1}/{n_models}" if n == 1 else f"evaluate {n} models")
         logits.append(predict(models, test_x, normalize, amp_cpu=proto.amp_cpu))
     m = classification_metrics(torch.cat(logits, 0), test_y, num_classes)
     return EvalResult(m["acc"], m["balanced_acc"], m.get("auc"), time.perf_counter() - t0)

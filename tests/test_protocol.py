@@ -75,6 +75,22 @@ def test_same_seed_same_numbers():
     assert not torch.equal(w1, w2) and not torch.equal(w1[0], w1[1])  # seeds differ, models differ
 
 
+def test_evaluation_reports_progress_per_model_without_changing_the_numbers(monkeypatch, capsys):
+    x, y = toy_digits(2, 0)
+    tx, ty = toy_digits(5, 1)
+    kw = dict(spec=SPEC, num_classes=10, proto=Protocol(epochs=3, dsa_strategy="none"), n_models=2, seed=1,
+              device=torch.device("cpu"), batched=False)
+    monkeypatch.setenv("DD_PROGRESS_SECONDS", "0")
+    quiet = evaluate_set(norm(x), y, tx, ty, norm, **kw)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("DD_PROGRESS_SECONDS", "1e-9")  # a line after every epoch
+    loud = evaluate_set(norm(x), y, tx, ty, norm, **kw)
+    lines = capsys.readouterr().err.splitlines()
+    assert loud.accs == quiet.accs
+    assert [ln.split(",")[0] for ln in lines] == [f"evaluate model {m}/2: {e}/3 ({100 * e // 3}%)"
+                                                  for m in (1, 2) for e in (1, 2, 3)]
+
+
 def test_soft_labels_train():
     x, y = toy_digits(2, 0)
     soft = torch.nn.functional.one_hot(y, 10).float() * 0.9 + 0.01
