@@ -60,7 +60,8 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
     specs = grid(cfg.space, ds.im_size[0])
     space = choices(cfg.space, ds.im_size[0])
     points = [{k: getattr(s, k) for k in space} for s in specs]
-    name = st.study_name(dataset, proxy, data.name, cfg, seed, sampler, data.fingerprint)
+    code = st.code_hash()
+    name = st.study_name(dataset, proxy, data.name, cfg, seed, sampler, data.fingerprint, device.type, code)
     storage = storage or st.default_storage(dataset)
     say(f"nas {dataset}/{proxy}: {len(specs)} architectures x {cfg.seeds} seeds on {data.name} "
         f"({len(data.y)} images, {data.budget_epochs} epochs each); study {name}")
@@ -106,7 +107,7 @@ def search(dataset: str, proxy: str, params_path: Path = Path("params.yaml"), di
                 f"(rerun the same command to finish the study): {', '.join(missing)}")
         best_key = max(results, key=lambda k: results[k]["val_mean"])
         best = ModelSpec(name="convnet", **results[best_key]["params"])
-        out = {"dataset": dataset, "proxy": proxy, "data": data.name, "n_images": len(data.y), "study": name,
+        out = {"dataset": dataset, "proxy": proxy, "data": data.name, "n_images": len(data.y), "study": name, "code": code,
                "sampler": sampler, "n_archs": len(results), "grid_size": len(specs), "missing": missing, "seeds": cfg.seeds,
                "budget_epochs": data.budget_epochs, "search_seconds": sum(r["seconds"] for r in results.values()),
                "worker_wall_seconds": wall, "best": best_key, "best_val": results[best_key]["val_mean"],

@@ -94,6 +94,11 @@ def compare_proxies(dataset: str) -> dict:
     out = {"dataset": dataset, "full_search_seconds": full["search_seconds"], "full_best": full["best"],
            "full_final_test_acc": full.get("final_test_acc")}
     proxies = {p: r for p in ("synthetic", "random") if (r := read(p)) is not None}
+    # each study is named by the scoring code's hash: differing hashes mean rankings by different code
+    out["code"] = {p: r.get("code") for p, r in {"full": full, **proxies}.items()}
+    if len({c for c in out["code"].values() if c is not None}) > 1:
+        say(f"nas-compare {dataset}: warning: the studies were scored by different code "
+            f"({', '.join(f'{p} {c}' for p, c in out['code'].items())}); rerun them at one commit to compare like with like")
     fig, axes = plt.subplots(1, max(1, len(proxies)), figsize=(5 * max(1, len(proxies)), 4), squeeze=False)
     with tracking.run("nas-compare", f"nas-compare-{dataset}", {"dataset": dataset, "proxies": list(proxies)},
                       inputs=[NAS_DIR / f"{dataset}_{p}.json" for p in ("full", *proxies)]) as log:

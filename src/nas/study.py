@@ -120,13 +120,36 @@ def score_candidate(spec: ModelSpec, data: ProxyData, ds: Dataset, seeds: int, s
             "seconds": time.perf_counter() - t0, "params": n_params, "curve": curve}
 
 
-def study_name(dataset: str, proxy: str, data_name: str, cfg: NAS, seed: int, sampler: str, fingerprint: str = "") -> str:
-    """Names the study by everything its scores depend on, data content included, so a rebuilt
-    distilled set (or re-prepared data) starts a new study instead of resuming stale trials."""
+# The code a candidate's score depends on, under src/: the NAS stages' code deps in dvc.yaml (a
+# test keeps the two lists equal). Not compare.py (its own stage), ui.py or tracking.py (no effect on scores).
+SCORE_CODE = ("nas/__init__.py", "nas/__main__.py", "nas/study.py", "nas/space.py", "protocol.py", "models",
+              "augment.py", "train.py", "data", "distill/synthetic.py", "config.py", "runtime.py")
+
+
+def code_hash(root: Path = Path(__file__).resolve().parents[1]) -> str:
+    """sha256 over the SCORE_CODE Python files (relative path and bytes, in path order). It names
+    the study, because the scores depend on that code as much as on the data: a study kept in its
+    storage after the code changed would otherwise be resumed, complete, by `dvc repro`, which
+    would hand back trials scored by the old code."""
+    import hashlib
+
+    files = sorted(f for entry in SCORE_CODE for f in ([root / entry] if entry.endswith(".py")
+                                                        else (root / entry).rglob("*.py")))
+    h = hashlib.sha256()
+    for path in files:
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def study_name(dataset: str, proxy: str, data_name: str, cfg: NAS, seed: int, sampler: str, fingerprint: str = "",
+               device: str = "cpu", code: str = "") -> str:
+    """Names the study by everything its scores depend on: settings, data content (a rebuilt
+    distilled set or re-prepared data starts a new study), device type (CPU and CUDA kernels round
+    differently) and code (see code_hash), so no study resumes trials it could not reproduce."""
     from src.distill.synthetic import params_hash
 
     h = params_hash({"cfg": cfg.model_dump(), "seed": seed, "sampler": sampler, "data": data_name,
-                     "fingerprint": fingerprint})[:8]
+                     "fingerprint": fingerprint, "device": device, "code": code})[:8]
     return f"{dataset}-{proxy}-{data_name}-{sampler}-{h}"
 
 

@@ -28,7 +28,7 @@ def small_pipeline(workdir, mnist_like) -> dict:
     return {p: search("mnist", p) for p in ("full", "synthetic", "random")}
 
 
-def test_three_proxies_and_compare(workdir, mnist_like):
+def test_three_proxies_and_compare(workdir, mnist_like, monkeypatch, capsys):
     results = small_pipeline(workdir, mnist_like)
     for proxy, r in results.items():
         assert r["n_archs"] == 4 and set(r["results"]) == {"d1-w4-none-relu-avg", "d1-w8-none-relu-avg",
@@ -48,6 +48,13 @@ def test_three_proxies_and_compare(workdir, mnist_like):
     run_distill("mnist-datadam-ipc2-real")
     assert search("mnist", "synthetic", final=False)["study"] != again["study"]  # never scored with the old trials
     out = compare_proxies("mnist")
+    assert len(set(out["code"].values())) == 1 and "different code" not in capsys.readouterr().out
+    monkeypatch.setattr("src.nas.study.code_hash", lambda: "0123456789abcdef")  # the scoring code changed
+    edited = search("mnist", "synthetic", final=False)
+    assert edited["code"] == "0123456789abcdef" and edited["study"] != results["synthetic"]["study"]
+    out = compare_proxies("mnist")  # full's study was scored by the old code: said, and recorded
+    assert out["code"]["synthetic"] == "0123456789abcdef" != out["code"]["full"] == out["code"]["random"]
+    assert "nas-compare mnist: warning: the studies were scored by different code" in capsys.readouterr().out
     saved = json.loads((workdir / "reports/nas/mnist_compare.json").read_text())
     assert saved["synthetic"]["n_archs"] == 4 and -1 <= saved["synthetic"]["spearman"] <= 1
     assert saved["random"]["top1_regret"] >= 0 and out["synthetic"]["speedup"] > 0

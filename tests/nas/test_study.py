@@ -192,3 +192,39 @@ def test_unknown_proxy_is_a_user_error(tmp_path):
 
     with pytest.raises(UserError, match="--proxy: 'best' is not one of full, synthetic, random"):
         st.proxy_data(None, "mnist", "best", NAS(), 0)
+
+
+def test_score_code_is_the_nas_stages_code_deps():
+    """code_hash must cover what DVC reruns the NAS stages for, no more and no less."""
+    from pathlib import Path
+
+    import yaml
+
+    stages = yaml.safe_load((Path(__file__).parents[2] / "dvc.yaml").read_text())["stages"]
+    for deps in (stages["nas-full"]["do"]["deps"], stages["nas"]["deps"]):
+        assert {d.removeprefix("src/") for d in deps if d.startswith("src/")} == set(st.SCORE_CODE)
+
+
+def test_code_hash_follows_the_scoring_code_only(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    src = Path(st.__file__).resolve().parents[1]
+    root = tmp_path / "src"
+    shutil.copytree(src, root, ignore=shutil.ignore_patterns("__pycache__"))
+    before = st.code_hash(root)
+    assert before == st.code_hash(src) and len(before) == 16
+    (root / "ui.py").write_text((root / "ui.py").read_text() + "# a comment\n")  # not scoring code
+    assert st.code_hash(root) == before
+    conv = root / "models" / "convnet.py"  # under a SCORE_CODE folder
+    conv.write_text(conv.read_text() + "# a comment\n")
+    assert st.code_hash(root) != before
+
+
+def test_study_name_depends_on_code_and_device():
+    from src.config import NAS
+
+    cfg = NAS.model_validate({"space": {"depth": [1], "width": [8], "norm": ["none"]}})
+    names = {st.study_name("mnist", "full", "full", cfg, 0, "grid", "fp", device, code)
+             for device in ("cpu", "cuda") for code in ("a", "b")}
+    assert len(names) == 4
