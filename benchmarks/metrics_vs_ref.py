@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -82,13 +81,12 @@ def main() -> None:
     ap.add_argument("--ref", default="HEAD", help="the git ref whose committed metrics to compare with")
     ap.add_argument("--note", default="", help="what ran, for the record")
     args = ap.parse_args()
+    from benchmarks.sweeps import provenance
     from src.runtime import cpu_bf16
-    from src.tracking import cpu_name
 
-    head = subprocess.run(["git", "rev-parse", "--short", args.ref], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    print(json.dumps({"benchmark": "metrics_vs_ref", "machine": f"{platform.machine()} (2 cores)", "processor": cpu_name(),
-                      "cpu_bf16": cpu_bf16(), "ref": head, "evaluations": evaluation_rows(args.ref),
-                      "nas": nas_rows(args.ref), "note": args.note}))
+    ref = subprocess.run(["git", "rev-parse", "--short", args.ref], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    print(json.dumps({"benchmark": "metrics_vs_ref", **provenance(), "cpu_bf16": cpu_bf16(), "ref": ref,
+                      "evaluations": evaluation_rows(args.ref), "nas": nas_rows(args.ref), "note": args.note}))
 
 
 if __name__ == "__main__":
