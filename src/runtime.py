@@ -67,7 +67,8 @@ def cpu_bf16() -> bool:
     """Whether `amp_cpu` runs in bf16 on this machine. With bf16 in hardware (AMX or AVX-512 BF16)
     bf16 autocast trains these networks 1.3-3.9x faster than float32; without it oneDNN emulates bf16
     and the same steps run 7-8x slower than float32 (benchmarks/results/cpu_precision.json, AMX;
-    cpu_precision_avx2.jsonl, AVX2 only), so there `amp_cpu` falls back to float32. DD_CPU_BF16=1
+    cpu_precision_avx512bf16.jsonl, AVX-512 BF16 without AMX; cpu_precision_avx2.jsonl, AVX2 only),
+    so there `amp_cpu` falls back to float32. DD_CPU_BF16=1
     or 0 overrides the detection (to measure the emulation, or on a CPU torch misreads); the choice
     is recorded with every run (`device_info`, `tracking.environment`)."""
     force = os.environ.get("DD_CPU_BF16")
