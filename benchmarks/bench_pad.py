@@ -41,7 +41,9 @@ def fake_experts(root: Path, ds, spec: ModelSpec, n: int, epochs: int) -> ex.Exp
     net = build(spec, ds.channels, ds.num_classes, ds.im_size)
     theta = ex.flat_params(net)
     g = torch.Generator().manual_seed(0)
+    names, shapes = ex.param_layout(spec, ds.channels, ds.num_classes, ds.im_size)
     manifest = {"format": ex.FORMAT, "dataset": ds.name, "seed": 0, "key": "bench", "model": spec.model_dump(),
+                "param_names": names, "param_shapes": shapes, "n_params": len(theta),
                 "lr_teacher": 0.01, "epochs_saved": epochs, "experts": []}
     pool = torch.arange(min(len(ds.train), 2000))  # enough images of every class for the initial set
     manifest["difficulty"] = {"file": "difficulty.safetensors",
@@ -49,7 +51,8 @@ def fake_experts(root: Path, ds, spec: ModelSpec, n: int, epochs: int) -> ex.Exp
     for i in range(n):
         traj = theta + 0.01 * torch.randn(epochs + 1, len(theta), generator=g).cumsum(0)
         manifest["experts"].append({"file": ex.expert_file(i),
-                                    "md5": ex.save_trajectory(root / ex.expert_file(i), traj, False)})
+                                    "md5": ex.save_trajectory(root / ex.expert_file(i), traj, False),
+                                    "val_acc": 0.0})  # no expert was trained: nothing to score
     ex.write_manifest(root, manifest)
     return ex.Experts.open(root)
 
