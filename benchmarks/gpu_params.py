@@ -2,7 +2,7 @@
 under `preset: paper`, restricted to MNIST DataDAM at 1/10/50 images per class (real init) with
 their random anchors, and one PAD run at 10 images per class with shortened experts.
 
-    python benchmarks/gpu_params.py OUT.yaml [--datadam-iterations N] [--pad-iterations N] [--smoke]
+    python benchmarks/gpu_params.py OUT.yaml [--datadam-iterations N] [--pad-iterations N] [--n-models N] [--smoke]
 
 Every departure from the paper preset is an option here and is echoed as one JSON line, so the
 results that gpu.sh writes say exactly what ran. --smoke shrinks everything for a CPU rehearsal.
@@ -24,6 +24,8 @@ def main() -> None:
     ap.add_argument("--pad-iterations", type=int, default=500)
     ap.add_argument("--n-experts", type=int, default=4)
     ap.add_argument("--expert-epochs", type=int, default=12, help="epochs trained and kept per expert")
+    ap.add_argument("--n-models", type=int, default=None,
+                    help="evaluation models per set (default: the paper preset's 10; a CPU run may afford fewer)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes for a CPU rehearsal of the script")
     args = ap.parse_args()
 
@@ -62,6 +64,9 @@ def main() -> None:
         paper["distill"]["pad"]["mnist"].update(smoke["pad"], start_epoch=1, max_start_epoch=2, expand_iterations=1)
         paper["experts"]["mnist"].update(smoke["experts"])
         changes["smoke"] = smoke
+    if args.n_models is not None:  # after --smoke: an explicit count wins
+        paper["evaluate"]["mnist"]["n_models"] = args.n_models
+        changes["evaluate.n_models"] = args.n_models
     args.out.write_text(yaml.safe_dump(p, sort_keys=False))
     print(json.dumps({"params_file": str(args.out), "preset": "paper", "changes_from_paper_preset": changes}))
 

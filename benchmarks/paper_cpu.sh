@@ -9,7 +9,10 @@
 # take minutes per model here) and the random-real anchor of the same size. ipc 1 takes about 35 min
 # on the 2-core machine (0.2 s per iteration). Needs data/processed (dvc repro prepare) and .venv.
 # PAPER_CPU_SMOKE=1 runs the same steps at gpu_params.py's --smoke sizes (a rehearsal of the script);
-# PAPER_CPU_RESULTS names the JSONL file the rows are appended to.
+# PAPER_CPU_RESULTS names the JSONL file the rows are appended to. PAPER_CPU_MODELS and
+# PAPER_CPU_ANCHOR_MODELS set how many networks score the distilled set and the anchor (default: the
+# preset's 10 each; ipc 50 costs about 9 min per network here, so a session may afford 5 and 2); the
+# rows record each n_models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,11 +23,15 @@ SMOKE=(); [ -n "${PAPER_CPU_SMOKE:-}" ] && SMOKE=(--smoke)
 source benchmarks/scratch.sh
 scratch_env
 scratch_worktree "$WORK"
-python benchmarks/gpu_params.py params.paper.yaml "${SMOKE[@]}"   # the paper preset (DataDAM iterations as the preset says)
+models() { [ -n "${1:-}" ] && echo --n-models "$1"; true; }
+# the paper preset (DataDAM iterations as the preset says), with the anchor's own file when it is
+# scored by another number of networks
+python benchmarks/gpu_params.py params.paper.yaml "${SMOKE[@]}" $(models "${PAPER_CPU_MODELS:-}")
+python benchmarks/gpu_params.py params.anchor.yaml "${SMOKE[@]}" $(models "${PAPER_CPU_ANCHOR_MODELS:-${PAPER_CPU_MODELS:-}}")
 for ipc in "${IPCS[@]}"; do
   t0=$(date +%s)
-  python -m src.evaluate random mnist "$ipc" --params params.paper.yaml   # first: the evaluation reads this anchor
   python -m src.distill "mnist-datadam-ipc$ipc-real" --params params.paper.yaml --no-resume
+  python -m src.evaluate random mnist "$ipc" --params params.anchor.yaml   # before the evaluation, which reads it
   python -m src.evaluate distilled "mnist-datadam-ipc$ipc-real" --params params.paper.yaml
   python - "$ipc" "$t0" >> "$RESULTS" <<'PY'
 import json, platform, subprocess, sys, time

@@ -35,12 +35,14 @@ def test_gpu_params_validate_and_name_the_scripts_runs(tmp_path, args):
 
 def test_gpu_params_apply_and_echo_the_overrides(tmp_path):
     p, echo = write(tmp_path, "--datadam-iterations", "5000", "--pad-iterations", "300", "--n-experts", "3",
-                    "--expert-epochs", "10")
+                    "--expert-epochs", "10", "--n-models", "3")
     assert p.distill.datadam["mnist"].iterations == 5000
     assert p.distill.pad["mnist"].iterations == 300 and p.experts["mnist"].n_experts == 3
     assert p.experts["mnist"].keep_epochs == 10 and p.distill.pad["mnist"].max_start_epoch == 8
     assert p.distill.datadam["mnist"].model.width == 128  # the paper preset's network is kept
+    assert p.evaluate.mnist.n_models == 3 and echo["changes_from_paper_preset"]["evaluate.n_models"] == 3
     changes = echo["changes_from_paper_preset"]
     assert changes["distill.datadam.iterations"] == 5000 and changes["distill.pad.iterations"] == 300
     default, _ = write(tmp_path)
     assert default.distill.datadam["mnist"].iterations == 8000  # the preset's own length unless told
+    assert default.evaluate.mnist.n_models == 10  # and its own number of models
