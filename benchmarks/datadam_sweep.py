@@ -20,6 +20,10 @@ scored on test through the stage code (benchmarks/paper_cpu.sh), which writes th
 `--protocol name:key=value,...` (repeatable, over evaluate.mnist: lr, epochs, batch_size, ...) scores every
 set, and the anchor, under each evaluation protocol given, one row each (`protocol` names it): a protocol
 setting is chosen on validation like any other, and must be applied to the anchor as to the sets.
+
+`--set FILE` scores one distilled set already made (e.g. one `paper_cpu.sh` kept with PAPER_CPU_KEEP)
+under the protocols instead of distilling variants: its images per class come from the file, so an
+evaluation setting can be checked on validation without distilling the set again.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ import numpy as np  # noqa: E402
 from benchmarks.sweeps import provenance, sweep_parser, variants  # noqa: E402
 from src.config import load_params  # noqa: E402
 from src.data import store  # noqa: E402
-from src.distill import datadam  # noqa: E402
+from src.distill import datadam, synthetic  # noqa: E402
+from src.errors import DataError  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
 from src.protocol import anchor_subset, evaluate_set  # noqa: E402
 from src.runtime import configure_threads, pick_device  # noqa: E402
@@ -54,14 +59,22 @@ def main() -> None:
                     help="comma-separated iteration counts at which each variant is also scored")
     ap.add_argument("--protocol", action="append", default=[],
                     help="name:key=value,... over evaluate.mnist; each set is scored under each (default: as it is)")
+    ap.add_argument("--set", type=Path, default=None,
+                    help="score this distilled set file instead of distilling (--ipc is the file's)")
     args = ap.parse_args()
     configure_threads()
     params = load_params(args.params, args.preset)
     where = provenance()
+    ds = store.load("mnist")
+    given = None
+    if args.set is not None:
+        if args.variant:
+            raise DataError(f"--set {args.set}: scores a set already made; --variant distils new ones (give one or the other)")
+        given = load_given(args.set, ds)
+        args.ipc = given["row"]["ipc"]
     base, spec = params.distill.datadam["mnist"], params.evaluate.at("mnist", args.ipc)
     runs = variants(args.variant, base)
     protocols = variants(args.protocol, spec, flag="--protocol") if args.protocol else None
-    ds = store.load("mnist")
     device = pick_device(args.device)
 
     def emit(row: dict, images, labels) -> None:
@@ -72,6 +85,8 @@ def main() -> None:
         idx = anchor_subset(ds.train.y, args.ipc, ds.num_classes, params.seed, "mnist")
         emit({"variant": "random_real_anchor", "ipc": args.ipc, "split": "val"},
              ds.normalize(ds.train.x[idx]), ds.train.y[idx])
+    if given is not None:
+        emit(given["row"], given["images"], given["labels"])
     for name, updates, cfg in runs:
         for n, r, seconds in distill_at(ds, cfg, args.ipc, args.init, params.seed, device, args.at, name):
             row = {"variant": name, "overrides": updates, "ipc": args.ipc, "init": args.init, "iterations": n,
@@ -80,6 +95,19 @@ def main() -> None:
             if r.resumed_from:
                 row["resumed_from"] = r.resumed_from
             emit(row, r.images, r.labels)
+
+
+def load_given(path: Path, ds) -> dict:
+    """A DataDAM set file, checked as the stages read it (format, content hash, fit to `ds`), as the
+    images and labels to score and the row that names it."""
+    syn = synthetic.load_for(path, ds)
+    ipc, extra = divmod(len(syn.images), ds.num_classes)
+    if syn.meta.get("method") != "datadam" or syn.lr is not None or syn.soft or extra:
+        raise DataError(f"{path}: a {syn.meta.get('method')} set with {len(syn.images)} images; --set scores DataDAM sets "
+                        f"(hard labels, no learned lr, the same number of images per class): use `ddkit evaluate file`")
+    row = {"variant": f"set:{path.name}", "set": str(path), "content_hash": syn.meta["content_hash"], "ipc": ipc,
+           "init": syn.meta.get("init"), "split": "val"}
+    return {"row": row, "images": syn.images, "labels": syn.labels}
 
 
 def score_val(ds, images, labels, spec, protocols, models: int, seed: int, device) -> list[dict]:

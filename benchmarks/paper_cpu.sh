@@ -13,6 +13,8 @@
 # PAPER_CPU_ANCHOR_MODELS set how many networks score the distilled set and the anchor (default: the
 # preset's 10 each; ipc 50 costs about 9 min per network here, so a session may afford 5 and 2); the
 # rows record each n_models.
+# PAPER_CPU_KEEP=DIR copies each distilled set and its metrics there before the scratch worktree goes
+# (`datadam_sweep.py --set DIR/datadam_ipcN_real.safetensors` then scores it on validation).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,6 +35,11 @@ for ipc in "${IPCS[@]}"; do
   python -m src.distill "mnist-datadam-ipc$ipc-real" --params params.paper.yaml --no-resume
   python -m src.evaluate random mnist "$ipc" --params params.anchor.yaml   # before the evaluation, which reads it
   python -m src.evaluate distilled "mnist-datadam-ipc$ipc-real" --params params.paper.yaml
+  if [ -n "${PAPER_CPU_KEEP:-}" ]; then
+    mkdir -p "$PAPER_CPU_KEEP"
+    cp "data/distilled/mnist/datadam_ipc${ipc}_real.safetensors" "reports/metrics/mnist/datadam_ipc${ipc}_real.json" \
+      "reports/metrics/mnist/random_ipc${ipc}.json" "$PAPER_CPU_KEEP/"
+  fi
   python - "$ipc" "$t0" >> "$RESULTS" <<'PY'
 import json, platform, subprocess, sys, time
 from pathlib import Path

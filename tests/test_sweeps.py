@@ -95,3 +95,32 @@ def test_protocol_variants_score_the_same_set_under_each_protocol():
     assert hot["accs"] != plain["accs"]  # the override reached the training
     with pytest.raises(ConfigError, match=r"--protocol 'x:lr=-1'"):
         variants(["x:lr=-1"], spec, flag="--protocol")
+
+
+def test_a_given_set_is_checked_and_named_by_its_file_and_hash(tmp_path):
+    import dataclasses
+
+    import torch
+
+    from benchmarks.datadam_sweep import load_given
+    from src.distill import synthetic
+    from src.errors import DataError
+    from tests.distill.test_datadam import tiny_dataset
+
+    ds = tiny_dataset()  # 3 classes, 1x12x12, mean 0.2, std 0.3
+    base = {"dataset": "toy", "method": "datadam", "init": "noise", "mean": [0.2], "std": [0.3]}
+    images, labels = torch.randn(6, 1, 12, 12), torch.arange(3).repeat_interleave(2)
+    path = synthetic.save(tmp_path / "set.safetensors", images, labels, base)
+    given = load_given(path, ds)
+    assert torch.equal(given["images"], images) and torch.equal(given["labels"], labels)
+    row = given["row"]
+    assert (row["ipc"], row["init"], row["split"], row["set"]) == (2, "noise", "val", str(path))
+    assert row["content_hash"] == synthetic.load(path).meta["content_hash"]
+    ragged = synthetic.save(tmp_path / "ragged.safetensors", images[:5], labels[:5], base)
+    with pytest.raises(DataError, match=r"ragged.safetensors: a datadam set with 5 images; --set scores DataDAM sets"):
+        load_given(ragged, ds)
+    pad = synthetic.save(tmp_path / "pad.safetensors", images, labels, {**base, "method": "pad"}, lr=torch.tensor(0.01))
+    with pytest.raises(DataError, match=r"pad.safetensors: a pad set"):
+        load_given(pad, ds)
+    with pytest.raises(DataError, match="made for dataset 'toy', not 'other'"):
+        load_given(path, dataclasses.replace(ds, name="other"))
