@@ -50,7 +50,8 @@ from src.distill import synthetic
 keep = ("acc_mean", "acc_std", "n_models", "accs", "model", "eval_lr", "seconds", "device", "preset", "content_hash", "random_acc_mean")
 meta = synthetic.load(f"data/distilled/mnist/datadam_ipc{ipc}_real.safetensors", "mnist").meta  # checked, as the stages read it
 cfg = meta["params"]["datadam"]
-print(json.dumps({"benchmark": "paper_cpu", "machine": platform.machine(), "method": "datadam", "ipc": int(ipc),
+from src.tracking import cpu_name
+print(json.dumps({"benchmark": "paper_cpu", "machine": f"{platform.machine()} {cpu_name()}", "method": "datadam", "ipc": int(ipc),
                   "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
                   "distilled": {k: m[k] for k in keep if k in m}, "random": {k: r[k] for k in keep if k in r},
                   "set": {k: meta.get(k) for k in ("seconds", "git_commit", "params_hash", "device")},
