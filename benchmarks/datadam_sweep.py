@@ -43,7 +43,7 @@ from benchmarks.sweeps import provenance, sweep_parser, variants  # noqa: E402
 from src.config import load_params  # noqa: E402
 from src.data import store  # noqa: E402
 from src.distill import datadam, synthetic  # noqa: E402
-from src.errors import DataError  # noqa: E402
+from src.errors import DataError, UserError  # noqa: E402
 from src.evaluate import _protocol  # noqa: E402
 from src.protocol import anchor_subset, evaluate_set  # noqa: E402
 from src.runtime import configure_threads, pick_device  # noqa: E402
@@ -69,7 +69,7 @@ def main() -> None:
     given = None
     if args.set is not None:
         if args.variant:
-            raise DataError(f"--set {args.set}: scores a set already made; --variant distils new ones (give one or the other)")
+            raise UserError(f"--set {args.set}: scores a set already made; --variant distils new ones (give one or the other)")
         given = load_given(args.set, ds)
         args.ipc = given["row"]["ipc"]
     base, spec = params.distill.datadam["mnist"], params.evaluate.at("mnist", args.ipc)

@@ -11,7 +11,7 @@
 # PAPER_CPU_SMOKE=1 runs the same steps at gpu_params.py's --smoke sizes (a rehearsal of the script);
 # PAPER_CPU_RESULTS names the JSONL file the rows are appended to. PAPER_CPU_MODELS and
 # PAPER_CPU_ANCHOR_MODELS set how many networks score the distilled set and the anchor (default: the
-# preset's 10 each; ipc 50 costs about 9 min per network here, so a session may afford 5 and 2); the
+# preset's 10 each; at ipc 50 a network takes about 4.5 min here, session 28); the
 # rows record each n_models.
 # PAPER_CPU_KEEP=DIR copies each distilled set and its metrics there before the scratch worktree goes
 # (`datadam_sweep.py --set DIR/datadam_ipcN_real.safetensors` then scores it on validation).
