@@ -41,7 +41,7 @@ def fake_experts(root: Path, ds, spec: ModelSpec, n: int, epochs: int) -> ex.Exp
     net = build(spec, ds.channels, ds.num_classes, ds.im_size)
     theta = ex.flat_params(net)
     g = torch.Generator().manual_seed(0)
-    names, shapes = ex.param_layout(spec, ds.channels, ds.num_classes, ds.im_size)
+    names, shapes = [n for n, _ in net.named_parameters()], [list(p.shape) for p in net.parameters()]
     manifest = {"format": ex.FORMAT, "dataset": ds.name, "seed": 0, "key": "bench", "model": spec.model_dump(),
                 "param_names": names, "param_shapes": shapes, "n_params": len(theta),
                 "lr_teacher": 0.01, "epochs_saved": epochs, "experts": []}

@@ -60,7 +60,8 @@ def main() -> None:
     ap.add_argument("--protocol", action="append", default=[],
                     help="name:key=value,... over evaluate.mnist; each set is scored under each (default: as it is)")
     ap.add_argument("--set", type=Path, default=None,
-                    help="score this distilled set file instead of distilling (--ipc is the file's)")
+                    help="score this distilled set file instead of distilling (its images per class are the file's)")
+    ap.set_defaults(ipc=None)  # None: not given, so --set can tell a conflicting --ipc from the default
     args = ap.parse_args()
     configure_threads()
     params = load_params(args.params, args.preset)
@@ -71,7 +72,7 @@ def main() -> None:
         if args.variant:
             raise UserError(f"--set {args.set}: scores a set already made; --variant distils new ones (give one or the other)")
         given = load_given(args.set, ds)
-        args.ipc = given["row"]["ipc"]
+    args.ipc = images_per_class(args.ipc, given["row"]["ipc"] if given else None, args.set)
     base, spec = params.distill.datadam["mnist"], params.evaluate.at("mnist", args.ipc)
     runs = variants(args.variant, base)
     protocols = variants(args.protocol, spec, flag="--protocol") if args.protocol else None
@@ -95,6 +96,15 @@ def main() -> None:
             if r.resumed_from:
                 row["resumed_from"] = r.resumed_from
             emit(row, r.images, r.labels)
+
+
+def images_per_class(flag: int | None, in_file: int | None, path: Path | None) -> int:
+    """The set size a run scores: --ipc's (default 1), or a given set's, which a different --ipc contradicts."""
+    if in_file is None:
+        return 1 if flag is None else flag
+    if flag not in (None, in_file):
+        raise UserError(f"--ipc {flag}: {path} holds {in_file} images per class (leave --ipc out with --set)")
+    return in_file
 
 
 def load_given(path: Path, ds) -> dict:

@@ -124,3 +124,15 @@ def test_a_given_set_is_checked_and_named_by_its_file_and_hash(tmp_path):
         load_given(pad, ds)
     with pytest.raises(DataError, match="made for dataset 'toy', not 'other'"):
         load_given(path, dataclasses.replace(ds, name="other"))
+
+
+def test_a_given_set_fixes_the_set_size_and_a_different_ipc_is_refused():
+    from benchmarks.datadam_sweep import images_per_class
+    from src.errors import UserError
+
+    assert images_per_class(None, None, None) == 1  # no set, no flag: the sweep's default
+    assert images_per_class(10, None, None) == 10
+    assert images_per_class(None, 50, Path("s.safetensors")) == 50
+    assert images_per_class(50, 50, Path("s.safetensors")) == 50
+    with pytest.raises(UserError, match=r"--ipc 10: s.safetensors holds 50 images per class"):
+        images_per_class(10, 50, Path("s.safetensors"))
