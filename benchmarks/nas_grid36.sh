@@ -66,7 +66,9 @@ for proxy in ("synthetic", "random"):
     fast = [c for c in curve if c["speedup"] >= 50]
     row[proxy] = {**{k: r3({k: s.get(k)})[k] for k in ("spearman", "kendall", "spearman_top5", "spearman_top10",
                                                        "top5_overlap", "proxy_pick", "top1_regret", "search_seconds", "speedup")},
-                  "at_50x": fast[-1] if fast else None, "budget_curve": curve}
+                  "at_50x": fast[-1] if fast else None, "budget_curve": curve,
+                  "val_means": {k: round(v["val_mean"], 2)
+                                for k, v in json.loads(Path(f"reports/nas/mnist_{proxy}.json").read_text())["results"].items()}}
 row["command"] = (f"NAS36_FULL_EPOCHS={full_epochs} " if full_epochs != 3 else "") + "bash benchmarks/nas_grid36.sh"
 row["wall_s"] = round(time.time() - t0)
 print(json.dumps(row))
