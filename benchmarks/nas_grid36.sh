@@ -28,14 +28,7 @@ source benchmarks/scratch.sh
 scratch_env
 scratch_worktree "$WORK"
 t0=$(date +%s)
-python - "$FULL_EPOCHS" <<'PY'
-import sys, yaml
-raw = yaml.safe_load(open("params.yaml"))
-nas = raw["nas"]["mnist"]
-nas["space"] = {"depth": [1, 2, 3, 4], "width": [8, 16, 32], "norm": ["none", "batch", "instance"]}
-nas["full"]["epochs"] = int(sys.argv[1])
-yaml.safe_dump(raw, open("params.grid36.yaml", "w"), sort_keys=False)
-PY
+python benchmarks/nas36_params.py params.grid36.yaml --full-epochs "$FULL_EPOCHS"
 SET=$(python -c "import yaml; print(yaml.safe_load(open('params.yaml'))['nas']['mnist']['distilled'])")
 python -m src.distill "mnist-${SET//_/-}" --no-resume
 for proxy in synthetic random full; do

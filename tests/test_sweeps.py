@@ -136,3 +136,23 @@ def test_a_given_set_fixes_the_set_size_and_a_different_ipc_is_refused():
     assert images_per_class(50, 50, Path("s.safetensors")) == 50
     with pytest.raises(UserError, match=r"--ipc 10: s.safetensors holds 50 images per class"):
         images_per_class(10, 50, Path("s.safetensors"))
+
+
+def test_nas36_params_give_the_36_network_grid_and_keep_the_full_study_settings(tmp_path):
+    import yaml
+
+    from benchmarks.nas36_params import grid36_params
+    from src.nas.space import grid
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    base = grid36_params(yaml.safe_load((ROOT / "params.yaml").read_text()), 3)
+    cell = grid36_params(raw, 3, proxy_epochs=12, proxy_lr=0.05, eval_points=1)
+    paths = []
+    for i, doc in enumerate((base, cell)):
+        paths.append(tmp_path / f"p{i}.yaml")
+        paths[-1].write_text(yaml.safe_dump(doc, sort_keys=False))
+    a, b = (load_params(p).nas["mnist"] for p in paths)
+    assert len(grid(a.space, 28)) == 36 and a.full.epochs == 3
+    # the short cells change only the proxy's budget: full data's settings stay those of nas_grid36.sh
+    assert (b.proxy.epochs, b.proxy.lr, b.eval_points) == (12, 0.05, 1)
+    assert b.full == a.full and b.space == a.space and b.seeds == a.seeds
