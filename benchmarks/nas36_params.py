@@ -9,6 +9,8 @@ scripts must write them the same way to share the full-data study.
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import yaml
 
@@ -27,6 +29,19 @@ def grid36_params(raw: dict, full_epochs: int, proxy_epochs: int | None = None, 
     if eval_points is not None:
         nas["eval_points"] = eval_points
     return raw
+
+
+STATS = ("spearman", "kendall", "spearman_top5", "spearman_top10", "top5_overlap", "proxy_pick", "top1_regret",
+         "search_seconds", "speedup")
+
+
+def proxy_stats(cmp: dict, proxy: str, nas_dir: Path = Path("reports/nas")) -> dict:
+    """One proxy's row in both scripts' results: nas-compare's statistics (floats to 3 places) and
+    the proxy study's per-network validation scores (2 places)."""
+    res = json.loads((nas_dir / f"mnist_{proxy}.json").read_text())
+    row = {k: round(v, 3) if isinstance(v := cmp[proxy].get(k), float) else v for k in STATS}
+    row["val_means"] = {k: round(v["val_mean"], 2) for k, v in res["results"].items()}
+    return row
 
 
 def main() -> None:

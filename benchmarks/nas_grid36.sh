@@ -40,6 +40,7 @@ import json, subprocess, sys, time
 from pathlib import Path
 from src.distill import synthetic
 from src.tracking import cpu_name
+from benchmarks.nas36_params import proxy_stats
 name, t0, full_epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 cmp = json.loads(Path("reports/nas/mnist_compare.json").read_text())
 full = json.loads(Path("reports/nas/mnist_full.json").read_text())
@@ -57,11 +58,9 @@ for proxy in ("synthetic", "random"):
     s = cmp[proxy]
     curve = [r3(c) for c in s["budget_curve"]]
     fast = [c for c in curve if c["speedup"] >= 50]
-    row[proxy] = {**{k: r3({k: s.get(k)})[k] for k in ("spearman", "kendall", "spearman_top5", "spearman_top10",
-                                                       "top5_overlap", "proxy_pick", "top1_regret", "search_seconds", "speedup")},
-                  "at_50x": fast[-1] if fast else None, "budget_curve": curve,
-                  "val_means": {k: round(v["val_mean"], 2)
-                                for k, v in json.loads(Path(f"reports/nas/mnist_{proxy}.json").read_text())["results"].items()}}
+    stats = proxy_stats(cmp, proxy)
+    row[proxy] = {**{k: v for k, v in stats.items() if k != "val_means"}, "at_50x": fast[-1] if fast else None,
+                  "budget_curve": curve, "val_means": stats["val_means"]}
 row["command"] = (f"NAS36_FULL_EPOCHS={full_epochs} " if full_epochs != 3 else "") + "bash benchmarks/nas_grid36.sh"
 row["wall_s"] = round(time.time() - t0)
 print(json.dumps(row))

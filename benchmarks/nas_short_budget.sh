@@ -41,20 +41,19 @@ for epochs in 12 20; do
 import json, subprocess, sys
 from pathlib import Path
 from src.tracking import cpu_name
+from benchmarks.nas36_params import proxy_stats
 epochs, lr = int(sys.argv[1]), float(sys.argv[2])
 cmp = json.loads(Path("reports/nas/mnist_compare.json").read_text())
-r3 = lambda v: round(v, 3) if isinstance(v, float) else v
 row = {"benchmark": "nas_short_budget", "machine": f"{cpu_name()} (2 cores)",
        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
        "proxy_epochs": epochs, "proxy_lr": lr, "eval_points": 1,
        "full_best": cmp["full_best"], "full_search_seconds": round(cmp["full_search_seconds"], 1)}
 for proxy in ("synthetic", "random"):
     s = cmp[proxy]
-    res = json.loads(Path(f"reports/nas/mnist_{proxy}.json").read_text())
-    row[proxy] = {k: r3(s.get(k)) for k in ("spearman", "kendall", "spearman_top5", "spearman_top10", "top5_overlap",
-                                            "proxy_pick", "top1_regret", "search_seconds", "speedup")}
-    row[proxy]["meets_5"] = s["speedup"] >= 50 and s["spearman"] >= 0.8 and s["top1_regret"] <= 0.3
-    row[proxy]["val_means"] = {k: round(v["val_mean"], 2) for k, v in res["results"].items()}
+    stats = proxy_stats(cmp, proxy)
+    row[proxy] = {**{k: v for k, v in stats.items() if k != "val_means"},
+                  "meets_5": s["speedup"] >= 50 and s["spearman"] >= 0.8 and s["top1_regret"] <= 0.3,
+                  "val_means": stats["val_means"]}
 row["command"] = "bash benchmarks/nas_short_budget.sh"
 print(json.dumps(row))
 PY

@@ -156,3 +156,16 @@ def test_nas36_params_give_the_36_network_grid_and_keep_the_full_study_settings(
     # the short cells change only the proxy's budget: full data's settings stay those of nas_grid36.sh
     assert (b.proxy.epochs, b.proxy.lr, b.eval_points) == (12, 0.05, 1)
     assert b.full == a.full and b.space == a.space and b.seeds == a.seeds
+
+
+def test_nas36_proxy_stats_round_compare_figures_and_keep_per_network_scores(tmp_path):
+    import json
+
+    from benchmarks.nas36_params import STATS, proxy_stats
+
+    cmp = {"random": {**dict.fromkeys(STATS, 0.123456), "proxy_pick": "d1-w8-none-relu-avg", "top5_overlap": 2}}
+    (tmp_path / "mnist_random.json").write_text(json.dumps({"results": {"d1-w8-none-relu-avg": {"val_mean": 91.23456}}}))
+    row = proxy_stats(cmp, "random", tmp_path)
+    assert list(row) == [*STATS, "val_means"]
+    assert row["spearman"] == 0.123 and row["top5_overlap"] == 2 and row["proxy_pick"] == "d1-w8-none-relu-avg"
+    assert row["val_means"] == {"d1-w8-none-relu-avg": 91.23}
