@@ -33,6 +33,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -120,17 +121,16 @@ def load_given(path: Path, ds) -> dict:
     return {"row": row, "images": syn.images, "labels": syn.labels}
 
 
-def score_val(ds, images, labels, spec, protocols, models: int, seed: int, device) -> list[dict]:
+def score_val(ds, images, labels, spec, protocols, models: int, seed: int, device) -> Iterator[dict]:
     """The set's validation accuracy under the profile's protocol (`protocols` None), or under each
-    (name, overrides, EvalSpec) of `protocols`, one dict each."""
-    out = []
+    (name, overrides, EvalSpec) of `protocols`, one dict each, yielded as each is scored (a long scan
+    that is stopped keeps the rows it finished)."""
     for name, updates, ps in protocols or [(None, None, spec)]:
         ev = evaluate_set(images, labels, ds.val.x, ds.val.y, ds.normalize, ps.model, ds.num_classes, _protocol(ps),
                           models, seed, device)
         named = {} if name is None else {"protocol": name, "protocol_overrides": updates}
-        out.append({**named, "eval_lr": ps.lr, "acc_mean": round(float(np.mean(ev.accs)), 2), "accs": [round(a, 2) for a in ev.accs],
-                    "eval_seconds": round(ev.seconds, 1)})
-    return out
+        yield {**named, "eval_lr": ps.lr, "acc_mean": round(float(np.mean(ev.accs)), 2), "accs": [round(a, 2) for a in ev.accs],
+               "eval_seconds": round(ev.seconds, 1)}
 
 
 def distill_at(ds, cfg, ipc: int, init: str, seed: int, device, at: list[int], name: str = "sweep"):

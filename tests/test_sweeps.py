@@ -87,8 +87,8 @@ def test_protocol_variants_score_the_same_set_under_each_protocol():
     spec = EvalSpec(model=ModelSpec(depth=2, width=8), epochs=4, batch_size=8, compile=False)
     images, labels = ds.normalize(ds.train.x[::10]), ds.train.y[::10]
     protocols = variants(["as_is:", "hot:lr=0.5"], spec, flag="--protocol")
-    plain, as_is, hot = score_val(ds, images, labels, spec, None, 2, 0, torch.device("cpu")) + \
-        score_val(ds, images, labels, spec, protocols, 2, 0, torch.device("cpu"))
+    plain, as_is, hot = [*score_val(ds, images, labels, spec, None, 2, 0, torch.device("cpu")),
+                         *score_val(ds, images, labels, spec, protocols, 2, 0, torch.device("cpu"))]
     assert "protocol" not in plain and (as_is["protocol"], hot["protocol"]) == ("as_is", "hot")
     assert hot["protocol_overrides"] == {"lr": 0.5}
     assert as_is["accs"] == plain["accs"]  # an empty body is the profile's protocol, seed for seed
