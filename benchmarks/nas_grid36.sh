@@ -7,8 +7,11 @@
 # reference every proxy is judged against, is of trained networks; the proxies keep the profile's
 # 100 epochs on the pipeline's DataDAM ipc-10 set (rebuilt here by `python -m src.distill`) and a
 # random real subset of its size, with 10 validation checkpoints each (nas-compare's budget curve).
+# RUN names another MNIST set of the pipeline as the synthetic proxy (for PAD, the experts are
+# built first); full data's study does not depend on it and is reused from the store.
 #
 #   bash benchmarks/nas_grid36.sh                 # ~1 h on a 2-core CPU
+#   bash benchmarks/nas_grid36.sh mnist-pad-ipc10-real
 #
 # The Optuna studies live in NAS36_STORE (default /tmp/ddkit-nas36.db), outside the worktree, so
 # rerunning the script after an interruption resumes them. Appends one JSON line to
@@ -26,22 +29,31 @@ FULL_EPOCHS=${NAS36_FULL_EPOCHS:-3}
 RESULTS=${NAS36_RESULTS:-$ROOT/benchmarks/results/nas_grid36_cpu.jsonl}
 source benchmarks/scratch.sh
 scratch_env
+DEFAULT=$(python -c "import yaml; print(yaml.safe_load(open('params.yaml'))['nas']['mnist']['distilled'])")
+RUN=${1:-mnist-${DEFAULT//_/-}}
+read -r DS METHOD SET < <(scratch_run "$RUN") || true
+[ -n "${SET:-}" ] || exit 2
+[ "$DS" = mnist ] || { echo "error: $RUN: the 36-ConvNet grid is an MNIST study, not $DS" >&2; exit 2; }
 scratch_worktree "$WORK"
 t0=$(date +%s)
 python benchmarks/nas36_params.py params.grid36.yaml --full-epochs "$FULL_EPOCHS"
-SET=$(python -c "import yaml; print(yaml.safe_load(open('params.yaml'))['nas']['mnist']['distilled'])")
-python -m src.distill "mnist-${SET//_/-}" --no-resume
-for proxy in synthetic random full; do
-  python -m src.nas --dataset mnist --proxy $proxy --no-final --params params.grid36.yaml --storage "sqlite:///$STORE"
+# the reference first (a rerun finds it complete in the store); --distilled below leaves full data's
+# settings, and so its study's name, as they are
+python -m src.nas --dataset mnist --proxy full --no-final --params params.grid36.yaml --storage "sqlite:///$STORE"
+[ "$METHOD" = pad ] && python -m src.experts mnist
+python -m src.distill "$RUN" --no-resume
+for proxy in synthetic random; do
+  python -m src.nas --dataset mnist --proxy $proxy --distilled "$SET" --no-final --params params.grid36.yaml \
+    --storage "sqlite:///$STORE"
 done
 python -m src.nas.compare --dataset mnist
-python - "$SET" "$t0" "$FULL_EPOCHS" >> "$RESULTS" <<'PY'
+python - "$SET" "$t0" "$FULL_EPOCHS" "${1:-}" >> "$RESULTS" <<'PY'
 import json, subprocess, sys, time
 from pathlib import Path
 from src.distill import synthetic
 from src.tracking import cpu_name
 from benchmarks.nas36_params import proxy_stats
-name, t0, full_epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+name, t0, full_epochs, run_arg = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 cmp = json.loads(Path("reports/nas/mnist_compare.json").read_text())
 full = json.loads(Path("reports/nas/mnist_full.json").read_text())
 committed = json.loads(Path(f"reports/metrics/mnist/{name}.json").read_text())
@@ -61,7 +73,7 @@ for proxy in ("synthetic", "random"):
     stats = proxy_stats(cmp, proxy)
     row[proxy] = {**{k: v for k, v in stats.items() if k != "val_means"}, "at_50x": fast[-1] if fast else None,
                   "budget_curve": curve, "val_means": stats["val_means"]}
-row["command"] = (f"NAS36_FULL_EPOCHS={full_epochs} " if full_epochs != 3 else "") + "bash benchmarks/nas_grid36.sh"
+row["command"] = (f"NAS36_FULL_EPOCHS={full_epochs} " if full_epochs != 3 else "") + "bash benchmarks/nas_grid36.sh" + (f" {run_arg}" if run_arg else "")
 row["wall_s"] = round(time.time() - t0)
 print(json.dumps(row))
 PY

@@ -22,17 +22,8 @@ WORK=${NAS_PROXY_DIR:-/tmp/ddkit-nas-proxy}
 RESULTS=${NAS_PROXY_RESULTS:-$ROOT/benchmarks/results/nas_proxy_sets_cpu.jsonl}
 source benchmarks/scratch.sh
 scratch_env
-read -r DS METHOD SET < <(python - "$RUN" <<'PY'
-import sys
-from src.config import find_run, load_params
-from src.errors import UserError
-try:
-    run = find_run(load_params(), sys.argv[1])
-except UserError as e:
-    sys.exit(f"error: {e}")
-print(run.dataset, run.method, f"{run.method}_ipc{run.ipc}_{run.init}")
-PY
-)
+read -r DS METHOD SET < <(scratch_run "$RUN") || true
+[ -n "${SET:-}" ] || exit 2
 scratch_worktree "$WORK"
 t0=$(date +%s)
 [ "$METHOD" = pad ] && python -m src.experts "$DS"

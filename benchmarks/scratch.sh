@@ -6,6 +6,7 @@
 #   ROOT=$PWD; source benchmarks/scratch.sh
 #   scratch_env                 # PATH with .venv first, no MLflow runs, glibc malloc tunables
 #   scratch_worktree DIR        # cd into a fresh worktree of HEAD at DIR (removed on exit)
+#   read -r DS METHOD SET < <(scratch_run RUN)   # a pipeline run name's dataset, method and set name
 
 scratch_env() {
   export DD_TRACKING=0 PYTHONUNBUFFERED=1 PATH="$ROOT/.venv/bin:$PATH"
@@ -21,4 +22,17 @@ scratch_worktree() {
   trap 'cd "$ROOT"; git worktree remove --force "$WORK"' EXIT
   cd "$WORK"
   rm -rf data/processed && ln -s "$ROOT/data/processed" data/processed
+}
+
+scratch_run() {
+  python - "$1" <<'PY'
+import sys
+from src.config import find_run, load_params
+from src.errors import UserError
+try:
+    run = find_run(load_params(), sys.argv[1])
+except UserError as e:
+    sys.exit(f"error: {e}")
+print(run.dataset, run.method, f"{run.method}_ipc{run.ipc}_{run.init}")
+PY
 }
