@@ -1,5 +1,8 @@
-"""The sweeps' shared helpers: variants validated up front, rows that name their command."""
+"""The sweeps' shared helpers: variants validated up front, rows that name their command, run names resolved once."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,3 +172,22 @@ def test_nas36_proxy_stats_round_compare_figures_and_keep_per_network_scores(tmp
     assert list(row) == [*STATS, "val_means"]
     assert row["spearman"] == 0.123 and row["top5_overlap"] == 2 and row["proxy_pick"] == "d1-w8-none-relu-avg"
     assert row["val_means"] == {"d1-w8-none-relu-avg": 91.23}
+
+
+def _bash(script: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_scratch_run_names_a_pipeline_run_and_refuses_an_unknown_one():
+    # the lookup nas_grid36.sh and nas_proxy_set.sh share: dataset, method and the set's file stem
+    ok = _bash("source benchmarks/scratch.sh; scratch_run mnist-pad-ipc10-real")
+    assert (ok.returncode, ok.stdout.split()) == (0, ["mnist", "pad", "pad_ipc10_real"])
+    bad = _bash("source benchmarks/scratch.sh; scratch_run mnist-nope")
+    assert bad.returncode != 0 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines() == [bad.stderr.strip()] and "'mnist-nope'" in bad.stderr
+
+
+def test_nas_grid36_stops_on_a_bad_run_name_before_any_work():
+    res = _bash("bash benchmarks/nas_grid36.sh mnist-nope")
+    assert res.returncode == 2 and "no run named 'mnist-nope'" in res.stderr and res.stdout == ""  # nothing ran
