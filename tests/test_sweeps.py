@@ -191,3 +191,18 @@ def test_scratch_run_names_a_pipeline_run_and_refuses_an_unknown_one():
 def test_nas_grid36_stops_on_a_bad_run_name_before_any_work():
     res = _bash("bash benchmarks/nas_grid36.sh mnist-nope")
     assert res.returncode == 2 and "no run named 'mnist-nope'" in res.stderr and res.stdout == ""  # nothing ran
+
+
+def test_nas_grid36_subsets_read_rho_per_norm_family_and_the_batch_norm_gap():
+    from benchmarks.nas_grid36_subsets import subsets
+
+    full = {"d1-w8-batch-relu-avg": 90.0, "d1-w8-instance-relu-avg": 91.0, "d2-w8-batch-relu-avg": 95.0,
+            "d2-w8-instance-relu-avg": 94.0, "d4-w8-none-relu-avg": 11.0}
+    syn = {**full, "d1-w8-batch-relu-avg": 80.0, "d2-w8-batch-relu-avg": 82.0}  # batch norm scored low
+    row = {"set": "s", "commit": "c", "command": "x", "full_val_means": full,
+           "synthetic": {"val_means": syn}, "random": {"val_means": dict(full)}}
+    out = subsets(row)
+    assert out["full_batch_minus_instance"] == 0.0
+    assert out["synthetic"]["batch_minus_instance"] == -11.5 and out["random"]["batch_minus_instance"] == 0.0
+    assert out["random"]["spearman"]["all"] == 1.0 and out["synthetic"]["spearman"]["instance"] == 1.0
+    assert out["synthetic"]["spearman"]["depth1-3_norm"] < 0.5  # batch nets now rank below instance ones
