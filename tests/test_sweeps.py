@@ -206,3 +206,13 @@ def test_nas_grid36_subsets_read_rho_per_norm_family_and_the_batch_norm_gap():
     assert out["synthetic"]["batch_minus_instance"] == -11.5 and out["random"]["batch_minus_instance"] == 0.0
     assert out["random"]["spearman"]["all"] == 1.0 and out["synthetic"]["spearman"]["instance"] == 1.0
     assert out["synthetic"]["spearman"]["depth1-3_norm"] < 0.5  # batch nets now rank below instance ones
+
+
+def test_protocol_gain_applies_the_adoption_rule_with_the_se_of_the_difference():
+    from benchmarks.protocol_gain import gain
+
+    base = [97.0, 97.2, 96.8]  # sample std 0.2 each side: SE of the difference sqrt(2 * 0.04 / 3) = 0.163
+    assert gain(base, [97.1, 97.3, 96.9]) == {"gain": 0.1, "se": 0.163, "bar": 0.327, "adopt": False}  # 2 SE > 0.3
+    assert gain(base, [97.5, 97.7, 97.3])["adopt"] is True  # +0.5 clears max(0.3, 0.327)
+    noisy = gain([90.0, 92.0, 94.0], [91.0, 93.0, 95.0])  # +1 point under 2 SE = 3.27
+    assert (noisy["bar"], noisy["adopt"]) == (3.266, False)
